@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing rkube need, from Debian's
+# packages and PyPI. Safe to run again: it only installs what is missing.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+need_apt=()
+command -v etcd >/dev/null || need_apt+=(etcd-server)
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+command -v cc >/dev/null || need_apt+=(build-essential)
+if ((${#need_apt[@]})); then
+    log "installing ${need_apt[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
