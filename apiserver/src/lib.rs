@@ -1,1 +1,1 @@
-
+//! rkube's API server.

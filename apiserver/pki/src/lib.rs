@@ -1,0 +1,1 @@
+//! rkube-pki
