@@ -1,0 +1,398 @@
+//! The HTTP layer: TLS, authentication, routing to discovery and to the
+//! generic registry. No per-resource handlers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::http_util::{self, Body, error_response, json_response, query_map};
+use crate::registry::{DeleteOptions, Filter, ListOptions, Registry, Resource};
+use crate::request::{self, RequestInfo};
+use crate::status::ApiError;
+
+/// Who sent a request, from their client certificate.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+}
+
+/// Maps a request's (group, version, plural) to a resource and answers
+/// discovery: the catalogue's job.
+pub trait Catalogue: Send + Sync {
+    fn resource(&self, group: &str, version: &str, plural: &str) -> Option<Resource>;
+    /// Whether the resource has this subresource.
+    fn has_subresource(&self, group: &str, version: &str, plural: &str, sub: &str) -> bool;
+    /// A discovery document for a non-resource path, given the Accept header:
+    /// (content type, body).
+    fn discovery(&self, parts: &[String], accept: &str) -> Option<(String, Vec<u8>)>;
+    /// Builds the filter for label and field selectors, or a 400.
+    fn selectors(&self, r: &Resource, label: Option<&str>, field: Option<&str>) -> Result<Option<Filter>, ApiError>;
+}
+
+pub struct ApiServer {
+    pub registry: Registry,
+    pub catalogue: Arc<dyn Catalogue>,
+}
+
+pub const VERSION: &str = "v1.36.0";
+
+fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "36",
+        "emulationMajor": "1",
+        "emulationMinor": "36",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "35",
+        "gitVersion": VERSION,
+        "gitCommit": "rkube",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": "linux/amd64",
+    })
+}
+
+impl ApiServer {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, user: Option<User>) -> Response<Body> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let query = req.uri().query().unwrap_or("").to_owned();
+        match path.as_str() {
+            "/healthz" | "/livez" | "/readyz" => {
+                return http_util::bytes_response(StatusCode::OK, "text/plain; charset=utf-8", b"ok".to_vec());
+            }
+            "/version" => return json_response(StatusCode::OK, &version_info()),
+            _ => {}
+        }
+        if user.is_none() {
+            return error_response(&ApiError::unauthorized());
+        }
+        let info = request::parse(&method, &path, &query);
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if !info.is_resource {
+            if method != Method::GET {
+                return error_response(&ApiError::method_not_allowed());
+            }
+            return match self.catalogue.discovery(&info.parts, &accept) {
+                Some((ct, body)) => {
+                    let mut resp = http_util::bytes_response(StatusCode::OK, &ct, body);
+                    resp.headers_mut().insert(header::VARY, http::HeaderValue::from_static("Accept"));
+                    resp
+                }
+                None => error_response(&ApiError::path_not_found()),
+            };
+        }
+        match self.resource_request(req, &info, &query).await {
+            Ok(resp) => resp,
+            Err(e) => error_response(&e),
+        }
+    }
+
+    async fn resource_request(
+        &self,
+        req: Request<Incoming>,
+        info: &RequestInfo,
+        query: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let r = self
+            .catalogue
+            .resource(&info.group, &info.version, &info.resource)
+            .ok_or_else(ApiError::path_not_found)?;
+        let q = query_map(query);
+        let ns = if r.namespaced { info.namespace.as_deref() } else { None };
+        if r.namespaced && ns.is_none() && !matches!(info.verb, "list" | "watch") {
+            return Err(ApiError::path_not_found());
+        }
+        let sub = info.subresource.as_deref();
+        if let Some(sub) = sub
+            && !self.catalogue.has_subresource(&info.group, &info.version, &info.resource, sub)
+        {
+            return Err(ApiError::path_not_found());
+        }
+        if matches!(sub, Some(s) if s != "status") {
+            return Err(ApiError::not_implemented(&format!("the {} subresource", sub.unwrap_or_default())));
+        }
+        let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
+        let name = info.name.as_deref().unwrap_or_default();
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let method = req.method().clone();
+        match (info.verb, &method) {
+            ("get", _) => {
+                let obj = self.registry.get(&r, ns, name).await?;
+                Ok(json_response(StatusCode::OK, &obj))
+            }
+            ("list", _) => {
+                let filter = self.filter(&r, &q)?;
+                let opts = ListOptions {
+                    limit: q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
+                    continue_token: q.get("continue").cloned(),
+                    resource_version: q.get("resourceVersion").cloned(),
+                    resource_version_match: q.get("resourceVersionMatch").cloned(),
+                };
+                let list = self.registry.list(&r, ns, &opts, filter).await?;
+                Ok(json_response(StatusCode::OK, &list))
+            }
+            ("watch", _) => self.watch(&r, ns, info, &q).await,
+            ("create", _) => {
+                let body = read_body(req, content_type.as_deref()).await?;
+                let obj = self.registry.create(&r, ns, body, dry_run).await?;
+                Ok(json_response(StatusCode::CREATED, &obj))
+            }
+            ("update", _) => {
+                let body = read_body(req, content_type.as_deref()).await?;
+                let obj = self.registry.update(&r, ns, name, body, sub, dry_run).await?;
+                Ok(json_response(StatusCode::OK, &obj))
+            }
+            ("patch", _) => {
+                let ct = content_type.clone().unwrap_or_default();
+                let media = ct.split(';').next().unwrap_or("").trim().to_owned();
+                if media != "application/merge-patch+json" {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json"),
+                    ));
+                }
+                let patch = read_body(req, Some("application/json")).await?;
+                self.merge_patch(&r, ns, name, patch, sub, dry_run).await
+            }
+            ("delete", _) => {
+                let opts = delete_options(req, &q).await?;
+                let obj = self.registry.delete(&r, ns, name, &opts).await?;
+                Ok(json_response(StatusCode::OK, &obj))
+            }
+            ("deletecollection", _) => {
+                let filter = self.filter(&r, &q)?;
+                let opts = delete_options(req, &q).await?;
+                let list = self.registry.list(&r, ns, &ListOptions::default(), filter).await?;
+                let mut deleted = Vec::new();
+                for item in list["items"].as_array().cloned().unwrap_or_default() {
+                    let n = crate::meta::name(&item).unwrap_or_default().to_owned();
+                    let item_ns = crate::meta::namespace(&item).map(str::to_owned);
+                    match self.registry.delete(&r, item_ns.as_deref(), &n, &opts).await {
+                        Ok(obj) => deleted.push(obj),
+                        Err(e) if e.code == 404 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let mut out = list;
+                out["items"] = json!(deleted);
+                Ok(json_response(StatusCode::OK, &out))
+            }
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    }
+
+    fn filter(&self, r: &Resource, q: &HashMap<String, String>) -> Result<Option<Filter>, ApiError> {
+        self.catalogue.selectors(
+            r,
+            q.get("labelSelector").map(String::as_str).filter(|s| !s.is_empty()),
+            q.get("fieldSelector").map(String::as_str).filter(|s| !s.is_empty()),
+        )
+    }
+
+    async fn merge_patch(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        patch: Value,
+        sub: Option<&str>,
+        dry_run: bool,
+    ) -> Result<Response<Body>, ApiError> {
+        // Retry on conflicts: a patch applies to whatever is stored.
+        for _ in 0..5 {
+            let mut current = self.registry.get(r, ns, name).await?;
+            json_merge(&mut current, &patch);
+            match self.registry.update(r, ns, name, current, sub, dry_run).await {
+                Err(e) if e.code == 409 && e.reason == "Conflict" && patch.pointer("/metadata/resourceVersion").is_none() => continue,
+                Err(e) => return Err(e),
+                Ok(obj) => return Ok(json_response(StatusCode::OK, &obj)),
+            }
+        }
+        Err(ApiError::modified(&r.group, &r.plural, name))
+    }
+
+    async fn watch(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        info: &RequestInfo,
+        q: &HashMap<String, String>,
+    ) -> Result<Response<Body>, ApiError> {
+        let mut filter = self.filter(r, q)?;
+        if let Some(name) = &info.name {
+            let name = name.clone();
+            let inner = filter.take();
+            filter = Some(Arc::new(move |o: &Value| {
+                crate::meta::name(o) == Some(name.as_str()) && inner.as_ref().is_none_or(|f| f(o))
+            }));
+        }
+        let events = self
+            .registry
+            .watch(r, ns, q.get("resourceVersion").map(String::as_str), filter)
+            .await?;
+        let timeout = q
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1800 + rand_secs(1800)));
+        let frames = events.map(|e| {
+            let line = match e {
+                Ok(ev) => json!({ "type": ev.kind, "object": ev.object }),
+                Err(err) => json!({ "type": "ERROR", "object": err.to_status() }),
+            };
+            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+            bytes.push(b'\n');
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(bytes)))
+        });
+        let frames = tokio_stream::StreamExt::timeout(frames, timeout)
+            .take_while(|f| futures::future::ready(f.is_ok()))
+            .filter_map(|f| futures::future::ready(f.ok()));
+        let deadline = tokio::time::sleep(timeout);
+        let frames = frames.take_until(deadline);
+        let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        Ok(resp)
+    }
+}
+
+fn rand_secs(max: u64) -> u64 {
+    uuid::Uuid::new_v4().as_u128() as u64 % max.max(1)
+}
+
+/// RFC 7386 JSON merge patch.
+pub fn json_merge(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(p) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            if let Some(t) = target.as_object_mut() {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        json_merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+async fn read_bytes(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let limited = Limited::new(req.into_body(), http_util::MAX_BODY_BYTES);
+    match limited.collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large()),
+        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+    }
+}
+
+async fn read_body(req: Request<Incoming>, content_type: Option<&str>) -> Result<Value, ApiError> {
+    let bytes = read_bytes(req).await?;
+    http_util::decode_body(content_type, &bytes)
+}
+
+async fn delete_options(req: Request<Incoming>, q: &HashMap<String, String>) -> Result<DeleteOptions, ApiError> {
+    let bytes = read_bytes(req).await?;
+    let body: Value = if bytes.is_empty() {
+        json!({})
+    } else {
+        http_util::decode_body(Some("application/json"), &bytes)?
+    };
+    let grace = q
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse().ok())
+        .or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_i64));
+    let policy = q
+        .get("propagationPolicy")
+        .cloned()
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| match body.get("orphanDependents").and_then(Value::as_bool) {
+            Some(true) => Some("Orphan".into()),
+            _ => None,
+        });
+    let dry_run = q.get("dryRun").is_some_and(|v| v == "All")
+        || body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        grace_period_seconds: grace,
+        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
+        precondition_rv: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        propagation_policy: policy,
+        dry_run,
+    })
+}
+
+/// Serves HTTPS until the listener fails. `authenticate` maps a peer
+/// certificate chain to a user.
+pub async fn serve(
+    server: Arc<ApiServer>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    authenticate: Arc<dyn Fn(&[u8]) -> Option<User> + Send + Sync>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer): (_, SocketAddr) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let server = server.clone();
+        let authenticate = authenticate.clone();
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let user = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| authenticate(cert.as_ref()));
+            let service = hyper::service::service_fn(move |req| {
+                let server = server.clone();
+                let user = user.clone();
+                async move { Ok::<_, std::convert::Infallible>(server.handle(req, user).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        });
+    }
+}

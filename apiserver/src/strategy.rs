@@ -1,0 +1,151 @@
+//! Per-kind strategies: only what really differs between resources
+//! (upstream's `pkg/registry/*/strategy.go`): status handling, generation,
+//! name rules, graceful deletion.
+
+use serde_json::{Value, json};
+
+use crate::meta::{self, meta_mut};
+use crate::registry::Resource;
+use crate::status::{ApiError, FieldError};
+
+/// Kinds whose spec changes bump `metadata.generation`.
+fn tracks_generation(r: &Resource) -> bool {
+    r.has_status && r.plural != "namespaces" && r.plural != "nodes"
+}
+
+pub fn prepare_create(r: &Resource, obj: &mut Value) {
+    if tracks_generation(r) {
+        meta_mut(obj).insert("generation".into(), json!(1));
+    } else {
+        meta_mut(obj).remove("generation");
+    }
+    match r.plural.as_str() {
+        "namespaces" if r.group.is_empty() => {
+            obj["status"] = json!({ "phase": "Active" });
+            if obj.pointer("/spec/finalizers").is_none() {
+                obj["spec"] = json!({ "finalizers": ["kubernetes"] });
+            }
+        }
+        "pods" if r.group.is_empty() => {
+            obj["status"] = json!({ "phase": "Pending", "qosClass": crate::defaults::qos_class(obj) });
+        }
+        _ if r.has_status => {
+            if let Some(o) = obj.as_object_mut() {
+                o.remove("status");
+            }
+        }
+        _ => {}
+    }
+    crate::defaults::apply(r, obj);
+}
+
+fn name_rule(r: &Resource) -> (fn(&str) -> bool, &'static str) {
+    match r.plural.as_str() {
+        "namespaces" | "services" => (
+            meta::is_dns_label,
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        ),
+        _ => (
+            meta::is_dns_subdomain,
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        ),
+    }
+}
+
+pub fn validate_create(r: &Resource, obj: &Value) -> Result<(), ApiError> {
+    let name = meta::name(obj).unwrap_or_default();
+    let mut errs = Vec::new();
+    let (valid, message) = name_rule(r);
+    if !valid(name) {
+        errs.push(FieldError::invalid("metadata.name", json!(name), message));
+    }
+    errs.extend(crate::validation::validate(r, obj, None));
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&r.group, &r.kind, name, &errs))
+    }
+}
+
+pub fn validate_update(r: &Resource, new: &Value, old: &Value) -> Result<(), ApiError> {
+    let errs = crate::validation::validate(r, new, Some(old));
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(&r.group, &r.kind, meta::name(new).unwrap_or_default(), &errs))
+    }
+}
+
+/// The new object of an update: immutable metadata from the old one, and
+/// the spec/status split of resources with a status subresource.
+pub fn prepare_update(r: &Resource, old: &Value, mut new: Value, subresource: Option<&str>) -> Value {
+    if subresource == Some("status") {
+        // A status update changes only the status.
+        let mut merged = old.clone();
+        merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+        if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
+            meta_mut(&mut merged).insert("resourceVersion".into(), json!(rv));
+        }
+        return merged;
+    }
+    let old_meta = meta::obj_meta(old).cloned().unwrap_or_default();
+    let m = meta_mut(&mut new);
+    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "generation"] {
+        match old_meta.get(field) {
+            Some(v) => m.insert(field.into(), v.clone()),
+            None => m.remove(field),
+        };
+    }
+    if r.has_status && subresource.is_none() {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+    }
+    crate::defaults::apply(r, &mut new);
+    if tracks_generation(r) {
+        let changed = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("metadata");
+                o.remove("status");
+            }
+            v
+        };
+        if changed(old) != changed(&new) {
+            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+        }
+    }
+    new
+}
+
+/// The grace period a delete waits for, if any: pods bound to a node wait
+/// for the kubelet unless the grace period is 0.
+pub fn grace_period(r: &Resource, obj: &Value, requested: Option<i64>) -> Option<i64> {
+    if r.group.is_empty() && r.plural == "pods" {
+        let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let finished = matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded") | Some("Failed")
+        );
+        if !bound || finished {
+            return None;
+        }
+        let grace = requested
+            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .unwrap_or(30);
+        return (grace > 0).then_some(grace).or(Some(0)).filter(|g| *g > 0);
+    }
+    None
+}
+
+pub fn prepare_delete(r: &Resource, obj: &mut Value) {
+    if r.group.is_empty() && r.plural == "namespaces" {
+        obj["status"]["phase"] = json!("Terminating");
+    }
+}
