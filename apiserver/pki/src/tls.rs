@@ -1,0 +1,102 @@
+//! rustls configurations for the apiserver and for its clients, always on the
+//! ring provider so nothing depends on a process-wide default being installed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::error::{PkiError, Result};
+use crate::files;
+use crate::leaf::CertAndKey;
+
+/// ALPN offered by the apiserver, preferred first.
+pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Serving config from PEM files. With `client_ca_path`, client certificates
+/// signed by that CA are verified but stay optional: requests without one
+/// still reach the server (bearer tokens, anonymous, or a 401).
+pub fn server_config(
+    cert_pem_path: &Path,
+    key_pem_path: &Path,
+    client_ca_path: Option<&Path>,
+) -> Result<Arc<ServerConfig>> {
+    let chain = certs_from_pem(
+        &files::read_required(cert_pem_path)?,
+        &cert_pem_path.display().to_string(),
+    )?;
+    let key = key_from_pem(
+        &files::read_required(key_pem_path)?,
+        &key_pem_path.display().to_string(),
+    )?;
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca_path {
+        Some(ca_path) => {
+            let roots = roots_from_pem(
+                &files::read_required(ca_path)?,
+                &ca_path.display().to_string(),
+            )?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// Client config trusting only `ca_pem`, optionally presenting a client
+/// certificate. No ALPN is set; callers speaking HTTP/2 add `h2` themselves.
+pub fn client_config(ca_pem: &str, identity: Option<&CertAndKey>) -> Result<Arc<ClientConfig>> {
+    let roots = roots_from_pem(ca_pem, "CA certificate")?;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(id) => builder.with_client_auth_cert(
+            certs_from_pem(&id.cert_pem, "client certificate")?,
+            key_from_pem(&id.key_pem, "client key")?,
+        )?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// All certificates in a PEM blob; at least one.
+fn certs_from_pem(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::pem(what, e))?;
+    if certs.is_empty() {
+        return Err(PkiError::pem(what, "no CERTIFICATE block"));
+    }
+    Ok(certs)
+}
+
+fn key_from_pem(pem: &str, what: &str) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| PkiError::pem(what, format!("no private key: {e}")))
+}
+
+fn roots_from_pem(pem: &str, what: &str) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs_from_pem(pem, what)? {
+        roots
+            .add(cert)
+            .map_err(|e| PkiError::pem(what, format!("unusable CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
