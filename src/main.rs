@@ -1,7 +1,12 @@
 //! rkube: one multi-call binary. `rkube <component>` or a symlink named for
 //! the upstream component (`kube-apiserver`, `kubelet`, ...).
 
+mod apiserver;
+mod up;
+
 use std::process::ExitCode;
+
+use clap::Parser;
 
 /// Upstream binary names and the subcommand each maps to.
 const ALIASES: &[(&str, &str)] = &[
@@ -20,6 +25,15 @@ const COMPONENTS: &[&str] = &[
     "kubelet",
     "proxy",
 ];
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RKUBE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().collect();
@@ -44,6 +58,32 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    eprintln!("rkube {component}: not implemented yet");
-    ExitCode::from(1)
+    // Keep argv[0] for clap's usage lines.
+    args[0] = format!("rkube {component}");
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rkube: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = args[0].clone();
+    let result = runtime.block_on(async move {
+        match component.as_str() {
+            "apiserver" => apiserver::run(apiserver::Flags::parse_from(&args)).await,
+            "up" => up::run(up::Flags::parse_from(&args)).await,
+            other => Err(anyhow::anyhow!("{other} is not implemented yet")),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -21,7 +21,9 @@ fn set_default(obj: &mut Value, pointer: &str, value: Value) {
 }
 
 fn default_containers(containers: Option<&mut Value>) {
-    let Some(Value::Array(list)) = containers else { return };
+    let Some(Value::Array(list)) = containers else {
+        return;
+    };
     for c in list {
         set_default(c, "/terminationMessagePath", json!("/dev/termination-log"));
         set_default(c, "/terminationMessagePolicy", json!("File"));
@@ -69,7 +71,11 @@ pub fn apply(r: &Resource, obj: &mut Value) {
                 set_default(obj, "/spec/strategy/type", json!("RollingUpdate"));
             }
             if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-                set_default(obj, "/spec/strategy/rollingUpdate/maxUnavailable", json!("25%"));
+                set_default(
+                    obj,
+                    "/spec/strategy/rollingUpdate/maxUnavailable",
+                    json!("25%"),
+                );
                 set_default(obj, "/spec/strategy/rollingUpdate/maxSurge", json!("25%"));
             }
             template(obj);
@@ -96,6 +102,7 @@ pub fn apply(r: &Resource, obj: &mut Value) {
             set_default(obj, "/spec/suspend", json!(false));
             template(obj);
         }
+        ("", "secrets") => set_default(obj, "/type", json!("Opaque")),
         ("", "services") => {
             set_default(obj, "/spec/type", json!("ClusterIP"));
             set_default(obj, "/spec/sessionAffinity", json!("None"));
@@ -123,7 +130,9 @@ fn template(obj: &mut Value) {
 /// The pod's QoS class from its containers' requests and limits.
 pub fn qos_class(pod: &Value) -> &'static str {
     let containers = pod.pointer("/spec/containers").and_then(Value::as_array);
-    let Some(containers) = containers else { return "BestEffort" };
+    let Some(containers) = containers else {
+        return "BestEffort";
+    };
     let mut any = false;
     let mut guaranteed = true;
     for c in containers {

@@ -20,7 +20,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    bytes_response(status, "application/json", serde_json::to_vec(value).unwrap_or_default())
+    bytes_response(
+        status,
+        "application/json",
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
 }
 
 pub fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {

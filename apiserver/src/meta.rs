@@ -36,7 +36,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     obj_meta(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -46,9 +50,7 @@ pub fn set_resource_version(obj: &mut Value, rv: i64) {
 
 /// RFC 3339 with second precision, as metav1.Time serializes.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A DNS-1123 subdomain, the rule for most object names.

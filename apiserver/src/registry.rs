@@ -43,6 +43,12 @@ impl Resource {
         }
     }
 
+    /// The storage key prefix of every object in a namespace, or of every
+    /// object of the resource with `None` (the watch cache's prefix).
+    pub fn key_prefix(&self, namespace: Option<&str>) -> String {
+        self.prefix(namespace)
+    }
+
     fn prefix(&self, namespace: Option<&str>) -> String {
         match namespace {
             Some(ns) if self.namespaced => format!("/{}/{ns}/", self.storage_prefix),
@@ -91,7 +97,10 @@ fn storage_err(r: &Resource, name: &str, e: StorageError) -> ApiError {
         StorageError::AlreadyExists { .. } => ApiError::already_exists(&r.group, &r.plural, name),
         StorageError::NotFound { .. } => r.not_found(name),
         StorageError::Conflict { .. } => ApiError::modified(&r.group, &r.plural, name),
-        StorageError::Compacted { requested, compacted } => ApiError::expired(format!(
+        StorageError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::expired(format!(
             "too old resource version: {requested} ({compacted})"
         )),
         StorageError::FutureRevision { requested, current } => ApiError::new(
@@ -135,12 +144,20 @@ fn encode_continue(rv: Revision, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(token)
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let rv = v.get("rv").and_then(Value::as_i64).filter(|r| *r > 0).ok_or_else(bad)?;
+    let rv = v
+        .get("rv")
+        .and_then(Value::as_i64)
+        .filter(|r| *r > 0)
+        .ok_or_else(bad)?;
     let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
     if start.contains("..") || start.starts_with('/') {
         return Err(bad());
@@ -196,11 +213,17 @@ impl Registry {
             .and_then(Value::as_str)
             .filter(|g| !g.is_empty())
             .map(str::to_owned);
-        let has_name = m.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let has_name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         if !has_name {
             match &generated {
                 Some(prefix) => {
-                    m.insert("name".into(), json!(format!("{prefix}{}", meta::random_suffix())));
+                    m.insert(
+                        "name".into(),
+                        json!(format!("{prefix}{}", meta::random_suffix())),
+                    );
                 }
                 None => {
                     return Err(ApiError::invalid(
@@ -216,7 +239,8 @@ impl Registry {
             }
         }
         if r.namespaced {
-            let ns = namespace.ok_or_else(|| ApiError::bad_request("the namespace of the object is required"))?;
+            let ns = namespace
+                .ok_or_else(|| ApiError::bad_request("the namespace of the object is required"))?;
             match m.get("namespace").and_then(Value::as_str) {
                 Some(given) if !given.is_empty() && given != ns => {
                     return Err(ApiError::bad_request(
@@ -243,7 +267,14 @@ impl Registry {
         }
         let key = r.key(namespace, &name);
         if dry_run {
-            if self.store.get(&key, None).await.map_err(|e| storage_err(r, &name, e))?.kv.is_some() {
+            if self
+                .store
+                .get(&key, None)
+                .await
+                .map_err(|e| storage_err(r, &name, e))?
+                .kv
+                .is_some()
+            {
                 return Err(ApiError::already_exists(&r.group, &r.plural, &name));
             }
             return Ok(obj);
@@ -257,7 +288,12 @@ impl Registry {
         Ok(obj)
     }
 
-    pub async fn get(&self, r: &Resource, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
+    pub async fn get(
+        &self,
+        r: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let got = self
             .store
             .get(&r.key(namespace, name), None)
@@ -289,11 +325,24 @@ impl Registry {
         {
             let rv = parse_rv(rv)?;
             match opts.resource_version_match.as_deref() {
+                // A resourceVersion with a limit and no match is Exact, as upstream's legacy rule.
                 Some("Exact") => revision = Some(rv),
+                None | Some("") if opts.limit > 0 && rv > 0 => revision = Some(rv),
                 Some("NotOlderThan") | None | Some("") => {
-                    let current = self.store.current_revision().await.map_err(|e| storage_err(r, "", e))?;
+                    let current = self
+                        .store
+                        .current_revision()
+                        .await
+                        .map_err(|e| storage_err(r, "", e))?;
                     if rv > current {
-                        return Err(storage_err(r, "", StorageError::FutureRevision { requested: rv, current }));
+                        return Err(storage_err(
+                            r,
+                            "",
+                            StorageError::FutureRevision {
+                                requested: rv,
+                                current,
+                            },
+                        ));
                     }
                 }
                 Some(other) => {
@@ -307,7 +356,11 @@ impl Registry {
         let mut next_start = None;
         let mut remaining = None;
         loop {
-            let want = if opts.limit == 0 { 0 } else { opts.limit - items.len() };
+            let want = if opts.limit == 0 {
+                0
+            } else {
+                opts.limit - items.len()
+            };
             let page = self
                 .store
                 .range(RangeRequest {
@@ -340,7 +393,10 @@ impl Registry {
             let more = page.more || more_in_page;
             if opts.limit != 0 && items.len() == opts.limit && more {
                 let last = &page.kvs[taken - 1].key;
-                next_start = Some(format!("{}\u{0}", last.strip_prefix(&prefix).unwrap_or(last)));
+                next_start = Some(format!(
+                    "{}\u{0}",
+                    last.strip_prefix(&prefix).unwrap_or(last)
+                ));
                 if filter.is_none() {
                     remaining = Some(page.count - taken as i64);
                 }
@@ -399,7 +455,11 @@ impl Registry {
             ));
         }
         let key = r.key(namespace, name);
-        let got = self.store.get(&key, None).await.map_err(|e| storage_err(r, name, e))?;
+        let got = self
+            .store
+            .get(&key, None)
+            .await
+            .map_err(|e| storage_err(r, name, e))?;
         let kv = got.kv.ok_or_else(|| r.not_found(name))?;
         let expected = match meta::meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty()) {
             Some(rv) => {
@@ -423,7 +483,8 @@ impl Registry {
             return Ok(old);
         }
         // The last finalizer removed from an object being deleted deletes it.
-        if new.pointer("/metadata/deletionTimestamp").is_some() && meta::finalizers(&new).is_empty() {
+        if new.pointer("/metadata/deletionTimestamp").is_some() && meta::finalizers(&new).is_empty()
+        {
             if !dry_run {
                 self.store
                     .delete(&key, Some(expected))
@@ -455,7 +516,11 @@ impl Registry {
     ) -> Result<Value, ApiError> {
         let key = r.key(namespace, name);
         loop {
-            let got = self.store.get(&key, None).await.map_err(|e| storage_err(r, name, e))?;
+            let got = self
+                .store
+                .get(&key, None)
+                .await
+                .map_err(|e| storage_err(r, name, e))?;
             let kv = got.kv.ok_or_else(|| r.not_found(name))?;
             let mut obj = decode(&kv.value, kv.mod_revision)?;
             if let Some(uid) = &opts.precondition_uid
@@ -489,11 +554,17 @@ impl Registry {
                 Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
                     finalizers.push("foregroundDeletion".into())
                 }
-                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
+                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => {
+                    finalizers.push("orphan".into())
+                }
                 _ => {}
             }
             let graceful = crate::strategy::grace_period(r, &obj, opts.grace_period_seconds);
-            if finalizers.is_empty() && graceful.is_none() || obj.pointer("/metadata/deletionTimestamp").is_some() && finalizers.is_empty() && graceful == Some(0) {
+            if finalizers.is_empty() && graceful.is_none()
+                || obj.pointer("/metadata/deletionTimestamp").is_some()
+                    && finalizers.is_empty()
+                    && graceful == Some(0)
+            {
                 if opts.dry_run {
                     return Ok(obj);
                 }
@@ -521,7 +592,11 @@ impl Registry {
             if opts.dry_run {
                 return Ok(obj);
             }
-            match self.store.update(&key, encode(&obj)?, kv.mod_revision, Self::ttl(r)).await {
+            match self
+                .store
+                .update(&key, encode(&obj)?, kv.mod_revision, Self::ttl(r))
+                .await
+            {
                 Ok(kv) => {
                     meta::set_resource_version(&mut obj, kv.mod_revision);
                     return Ok(obj);
@@ -548,13 +623,19 @@ impl Registry {
             None => {
                 let list = self
                     .store
-                    .range(RangeRequest { prefix: prefix.clone(), ..Default::default() })
+                    .range(RangeRequest {
+                        prefix: prefix.clone(),
+                        ..Default::default()
+                    })
                     .await
                     .map_err(|e| storage_err(r, "", e))?;
                 for kv in list.kvs {
                     let obj = decode(&kv.value, kv.mod_revision)?;
                     if filter.as_ref().is_none_or(|f| f(&obj)) {
-                        initial.push(Ok(WatchEvent { kind: "ADDED", object: obj }));
+                        initial.push(Ok(WatchEvent {
+                            kind: "ADDED",
+                            object: obj,
+                        }));
                     }
                 }
                 list.revision + 1
@@ -578,19 +659,35 @@ impl Registry {
                 let cur = match event.kind {
                     EventKind::Put => Some(decode(&event.kv.value, rev)),
                     EventKind::Delete => None,
+                    EventKind::Progress => return None,
                 };
                 let prev = event.prev.as_ref().map(|p| decode(&p.value, rev));
                 let pass = |o: &Value| filter.as_ref().is_none_or(|f| f(o));
                 match (cur, prev) {
                     (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),
-                    (Some(Ok(cur)), None) => pass(&cur).then_some(Ok(WatchEvent { kind: "ADDED", object: cur })),
+                    (Some(Ok(cur)), None) => pass(&cur).then_some(Ok(WatchEvent {
+                        kind: "ADDED",
+                        object: cur,
+                    })),
                     (Some(Ok(cur)), Some(Ok(prev))) => match (pass(&cur), pass(&prev)) {
-                        (true, true) => Some(Ok(WatchEvent { kind: "MODIFIED", object: cur })),
-                        (true, false) => Some(Ok(WatchEvent { kind: "ADDED", object: cur })),
-                        (false, true) => Some(Ok(WatchEvent { kind: "DELETED", object: cur })),
+                        (true, true) => Some(Ok(WatchEvent {
+                            kind: "MODIFIED",
+                            object: cur,
+                        })),
+                        (true, false) => Some(Ok(WatchEvent {
+                            kind: "ADDED",
+                            object: cur,
+                        })),
+                        (false, true) => Some(Ok(WatchEvent {
+                            kind: "DELETED",
+                            object: cur,
+                        })),
                         (false, false) => None,
                     },
-                    (None, Some(Ok(prev))) => pass(&prev).then_some(Ok(WatchEvent { kind: "DELETED", object: prev })),
+                    (None, Some(Ok(prev))) => pass(&prev).then_some(Ok(WatchEvent {
+                        kind: "DELETED",
+                        object: prev,
+                    })),
                     (None, None) => None,
                 }
             }
@@ -603,7 +700,9 @@ impl Registry {
 /// when absent.
 fn check_type(r: &Resource, obj: &mut Value) -> Result<(), ApiError> {
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be an object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be an object",
+        ));
     }
     let api_version = r.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {

@@ -107,19 +107,40 @@ mod tests {
     fn resource_paths() {
         let i = parse(&Method::GET, "/api/v1/namespaces/default/pods/web/log", "");
         assert_eq!(
-            (i.group.as_str(), i.version.as_str(), i.namespace.as_deref(), i.resource.as_str()),
+            (
+                i.group.as_str(),
+                i.version.as_str(),
+                i.namespace.as_deref(),
+                i.resource.as_str()
+            ),
             ("", "v1", Some("default"), "pods")
         );
-        assert_eq!((i.name.as_deref(), i.subresource.as_deref(), i.verb), (Some("web"), Some("log"), "get"));
+        assert_eq!(
+            (i.name.as_deref(), i.subresource.as_deref(), i.verb),
+            (Some("web"), Some("log"), "get")
+        );
         let i = parse(&Method::GET, "/apis/apps/v1/deployments", "watch=true");
-        assert_eq!((i.group.as_str(), i.resource.as_str(), i.verb), ("apps", "deployments", "watch"));
+        assert_eq!(
+            (i.group.as_str(), i.resource.as_str(), i.verb),
+            ("apps", "deployments", "watch")
+        );
         let i = parse(&Method::DELETE, "/api/v1/namespaces/ns1/configmaps", "");
         assert_eq!(i.verb, "deletecollection");
         let i = parse(&Method::PUT, "/api/v1/namespaces/ns1/finalize", "");
-        assert_eq!((i.resource.as_str(), i.name.as_deref(), i.subresource.as_deref()), ("namespaces", Some("ns1"), Some("finalize")));
+        assert_eq!(
+            (
+                i.resource.as_str(),
+                i.name.as_deref(),
+                i.subresource.as_deref()
+            ),
+            ("namespaces", Some("ns1"), Some("finalize"))
+        );
         assert_eq!(i.namespace, None);
         let i = parse(&Method::GET, "/api/v1/namespaces/ns1", "");
-        assert_eq!((i.resource.as_str(), i.name.as_deref(), i.verb), ("namespaces", Some("ns1"), "get"));
+        assert_eq!(
+            (i.resource.as_str(), i.name.as_deref(), i.verb),
+            ("namespaces", Some("ns1"), "get")
+        );
         let i = parse(&Method::GET, "/apis/apps/v1", "");
         assert!(!i.is_resource);
         let i = parse(&Method::GET, "/healthz", "");

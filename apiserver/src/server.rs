@@ -16,9 +16,11 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::http_util::{self, Body, error_response, json_response, query_map};
+use crate::negotiate::{self, Output};
 use crate::registry::{DeleteOptions, Filter, ListOptions, Registry, Resource};
 use crate::request::{self, RequestInfo};
 use crate::status::ApiError;
+use crate::watchcache::{WatchCaches, WatchItem, frame};
 
 /// Who sent a request, from their client certificate.
 #[derive(Clone, Debug)]
@@ -37,12 +39,18 @@ pub trait Catalogue: Send + Sync {
     /// (content type, body).
     fn discovery(&self, parts: &[String], accept: &str) -> Option<(String, Vec<u8>)>;
     /// Builds the filter for label and field selectors, or a 400.
-    fn selectors(&self, r: &Resource, label: Option<&str>, field: Option<&str>) -> Result<Option<Filter>, ApiError>;
+    fn selectors(
+        &self,
+        r: &Resource,
+        label: Option<&str>,
+        field: Option<&str>,
+    ) -> Result<Option<Filter>, ApiError>;
 }
 
 pub struct ApiServer {
     pub registry: Registry,
     pub catalogue: Arc<dyn Catalogue>,
+    pub caches: WatchCaches,
 }
 
 pub const VERSION: &str = "v1.36.0";
@@ -66,13 +74,29 @@ fn version_info() -> Value {
 }
 
 impl ApiServer {
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, user: Option<User>) -> Response<Body> {
+    pub fn new(store: Arc<dyn rkube_storage::Storage>, catalogue: Arc<dyn Catalogue>) -> Self {
+        ApiServer {
+            registry: Registry::new(store.clone()),
+            catalogue,
+            caches: WatchCaches::new(store),
+        }
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        user: Option<User>,
+    ) -> Response<Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();
         match path.as_str() {
             "/healthz" | "/livez" | "/readyz" => {
-                return http_util::bytes_response(StatusCode::OK, "text/plain; charset=utf-8", b"ok".to_vec());
+                return http_util::bytes_response(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    b"ok".to_vec(),
+                );
             }
             "/version" => return json_response(StatusCode::OK, &version_info()),
             _ => {}
@@ -94,7 +118,8 @@ impl ApiServer {
             return match self.catalogue.discovery(&info.parts, &accept) {
                 Some((ct, body)) => {
                     let mut resp = http_util::bytes_response(StatusCode::OK, &ct, body);
-                    resp.headers_mut().insert(header::VARY, http::HeaderValue::from_static("Accept"));
+                    resp.headers_mut()
+                        .insert(header::VARY, http::HeaderValue::from_static("Accept"));
                     resp
                 }
                 None => error_response(&ApiError::path_not_found()),
@@ -117,18 +142,27 @@ impl ApiServer {
             .resource(&info.group, &info.version, &info.resource)
             .ok_or_else(ApiError::path_not_found)?;
         let q = query_map(query);
-        let ns = if r.namespaced { info.namespace.as_deref() } else { None };
+        let ns = if r.namespaced {
+            info.namespace.as_deref()
+        } else {
+            None
+        };
         if r.namespaced && ns.is_none() && !matches!(info.verb, "list" | "watch") {
             return Err(ApiError::path_not_found());
         }
         let sub = info.subresource.as_deref();
         if let Some(sub) = sub
-            && !self.catalogue.has_subresource(&info.group, &info.version, &info.resource, sub)
+            && !self
+                .catalogue
+                .has_subresource(&info.group, &info.version, &info.resource, sub)
         {
             return Err(ApiError::path_not_found());
         }
         if matches!(sub, Some(s) if s != "status") {
-            return Err(ApiError::not_implemented(&format!("the {} subresource", sub.unwrap_or_default())));
+            return Err(ApiError::not_implemented(&format!(
+                "the {} subresource",
+                sub.unwrap_or_default()
+            )));
         }
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
         let name = info.name.as_deref().unwrap_or_default();
@@ -138,32 +172,32 @@ impl ApiServer {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let method = req.method().clone();
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let out = negotiate::choose(&accept, q.get("includeObject").map(String::as_str))?;
         match (info.verb, &method) {
             ("get", _) => {
                 let obj = self.registry.get(&r, ns, name).await?;
-                Ok(json_response(StatusCode::OK, &obj))
+                Ok(render(out, &r, StatusCode::OK, obj))
             }
-            ("list", _) => {
-                let filter = self.filter(&r, &q)?;
-                let opts = ListOptions {
-                    limit: q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
-                    continue_token: q.get("continue").cloned(),
-                    resource_version: q.get("resourceVersion").cloned(),
-                    resource_version_match: q.get("resourceVersionMatch").cloned(),
-                };
-                let list = self.registry.list(&r, ns, &opts, filter).await?;
-                Ok(json_response(StatusCode::OK, &list))
-            }
-            ("watch", _) => self.watch(&r, ns, info, &q).await,
+            ("list", _) => self.list(&r, ns, &q, out).await,
+            ("watch", _) => self.watch(&r, ns, info, &q, out).await,
             ("create", _) => {
                 let body = read_body(req, content_type.as_deref()).await?;
                 let obj = self.registry.create(&r, ns, body, dry_run).await?;
-                Ok(json_response(StatusCode::CREATED, &obj))
+                Ok(render(out, &r, StatusCode::CREATED, obj))
             }
             ("update", _) => {
                 let body = read_body(req, content_type.as_deref()).await?;
-                let obj = self.registry.update(&r, ns, name, body, sub, dry_run).await?;
-                Ok(json_response(StatusCode::OK, &obj))
+                let obj = self
+                    .registry
+                    .update(&r, ns, name, body, sub, dry_run)
+                    .await?;
+                Ok(render(out, &r, StatusCode::OK, obj))
             }
             ("patch", _) => {
                 let ct = content_type.clone().unwrap_or_default();
@@ -172,7 +206,7 @@ impl ApiServer {
                     return Err(ApiError::new(
                         415,
                         "UnsupportedMediaType",
-                        format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json"),
+                        "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json".to_string(),
                     ));
                 }
                 let patch = read_body(req, Some("application/json")).await?;
@@ -181,17 +215,24 @@ impl ApiServer {
             ("delete", _) => {
                 let opts = delete_options(req, &q).await?;
                 let obj = self.registry.delete(&r, ns, name, &opts).await?;
-                Ok(json_response(StatusCode::OK, &obj))
+                Ok(render(out, &r, StatusCode::OK, obj))
             }
             ("deletecollection", _) => {
                 let filter = self.filter(&r, &q)?;
                 let opts = delete_options(req, &q).await?;
-                let list = self.registry.list(&r, ns, &ListOptions::default(), filter).await?;
+                let list = self
+                    .registry
+                    .list(&r, ns, &ListOptions::default(), filter)
+                    .await?;
                 let mut deleted = Vec::new();
                 for item in list["items"].as_array().cloned().unwrap_or_default() {
                     let n = crate::meta::name(&item).unwrap_or_default().to_owned();
                     let item_ns = crate::meta::namespace(&item).map(str::to_owned);
-                    match self.registry.delete(&r, item_ns.as_deref(), &n, &opts).await {
+                    match self
+                        .registry
+                        .delete(&r, item_ns.as_deref(), &n, &opts)
+                        .await
+                    {
                         Ok(obj) => deleted.push(obj),
                         Err(e) if e.code == 404 => {}
                         Err(e) => return Err(e),
@@ -205,11 +246,19 @@ impl ApiServer {
         }
     }
 
-    fn filter(&self, r: &Resource, q: &HashMap<String, String>) -> Result<Option<Filter>, ApiError> {
+    fn filter(
+        &self,
+        r: &Resource,
+        q: &HashMap<String, String>,
+    ) -> Result<Option<Filter>, ApiError> {
         self.catalogue.selectors(
             r,
-            q.get("labelSelector").map(String::as_str).filter(|s| !s.is_empty()),
-            q.get("fieldSelector").map(String::as_str).filter(|s| !s.is_empty()),
+            q.get("labelSelector")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
+            q.get("fieldSelector")
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
         )
     }
 
@@ -226,13 +275,105 @@ impl ApiServer {
         for _ in 0..5 {
             let mut current = self.registry.get(r, ns, name).await?;
             json_merge(&mut current, &patch);
-            match self.registry.update(r, ns, name, current, sub, dry_run).await {
-                Err(e) if e.code == 409 && e.reason == "Conflict" && patch.pointer("/metadata/resourceVersion").is_none() => continue,
+            match self
+                .registry
+                .update(r, ns, name, current, sub, dry_run)
+                .await
+            {
+                Err(e)
+                    if e.code == 409
+                        && e.reason == "Conflict"
+                        && patch.pointer("/metadata/resourceVersion").is_none() =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(e),
                 Ok(obj) => return Ok(json_response(StatusCode::OK, &obj)),
             }
         }
         Err(ApiError::modified(&r.group, &r.plural, name))
+    }
+
+    /// Lists from the watch cache when the request allows it (any
+    /// resourceVersion, or a consistent read without a limit on a store
+    /// that reports progress), else from storage with limit/continue.
+    async fn list(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        q: &HashMap<String, String>,
+        out: Output,
+    ) -> Result<Response<Body>, ApiError> {
+        let filter = self.filter(r, q)?;
+        let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+        let rv = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+        let rv_match = q
+            .get("resourceVersionMatch")
+            .map(String::as_str)
+            .unwrap_or("");
+        let continued = q.get("continue").is_some_and(|c| !c.is_empty());
+        let cache = if continued || rv_match == "Exact" {
+            None
+        } else if rv == "0" {
+            Some(self.caches.get(&r.key_prefix(None)).await?)
+        } else if rv.is_empty() && limit == 0 {
+            let cache = self.caches.get(&r.key_prefix(None)).await?;
+            if cache.consistent {
+                let current = self
+                    .registry
+                    .store
+                    .current_revision()
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                cache.wait_for(current).await?;
+                Some(cache)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        let Some(cache) = cache else {
+            let opts = ListOptions {
+                limit,
+                continue_token: q.get("continue").cloned(),
+                resource_version: q.get("resourceVersion").cloned(),
+                resource_version_match: q.get("resourceVersionMatch").cloned(),
+            };
+            let list = self.registry.list(r, ns, &opts, filter).await?;
+            return Ok(render_list(out, r, list));
+        };
+        let (items, rev) = cache.list(&r.key_prefix(ns), filter.as_ref());
+        if out == Output::Json {
+            // The cached bytes of every object, joined: no re-serialization.
+            let head = format!(
+                "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rev}\"}},\"items\":[",
+                r.list_kind,
+                r.api_version()
+            );
+            let size = items.iter().map(|o| o.json.len() + 1).sum::<usize>() + head.len() + 2;
+            let mut body = Vec::with_capacity(size);
+            body.extend_from_slice(head.as_bytes());
+            for (i, o) in items.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&o.json);
+            }
+            body.extend_from_slice(b"]}");
+            return Ok(http_util::bytes_response(
+                StatusCode::OK,
+                "application/json",
+                body,
+            ));
+        }
+        let list = json!({
+            "kind": r.list_kind,
+            "apiVersion": r.api_version(),
+            "metadata": { "resourceVersion": rev.to_string() },
+            "items": items.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
+        });
+        Ok(render_list(out, r, list))
     }
 
     async fn watch(
@@ -241,6 +382,7 @@ impl ApiServer {
         ns: Option<&str>,
         info: &RequestInfo,
         q: &HashMap<String, String>,
+        out: Output,
     ) -> Result<Response<Body>, ApiError> {
         let mut filter = self.filter(r, q)?;
         if let Some(name) = &info.name {
@@ -250,34 +392,167 @@ impl ApiServer {
                 crate::meta::name(o) == Some(name.as_str()) && inner.as_ref().is_none_or(|f| f(o))
             }));
         }
-        let events = self
-            .registry
-            .watch(r, ns, q.get("resourceVersion").map(String::as_str), filter)
-            .await?;
+        let rv = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+        let send_initial = q.get("sendInitialEvents").map(|v| v == "true");
+        if send_initial.is_some()
+            && q.get("allowWatchBookmarks").map(String::as_str) != Some("true")
+        {
+            return Err(ApiError::invalid_params(
+                "sendInitialEvents",
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks=true",
+            ));
+        }
+        let cache = self.caches.get(&r.key_prefix(None)).await?;
+        let after = match (rv, send_initial) {
+            ("" | "0", None | Some(true)) => {
+                if rv.is_empty() && cache.consistent {
+                    let current = self
+                        .registry
+                        .store
+                        .current_revision()
+                        .await
+                        .map_err(|e| ApiError::internal(e.to_string()))?;
+                    cache.wait_for(current).await?;
+                }
+                None
+            }
+            ("" | "0", Some(false)) => Some(cache.revision()),
+            (rv, Some(true)) => {
+                let rv = rv.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv:?}"))
+                })?;
+                cache.wait_for(rv).await?;
+                None
+            }
+            (rv, _) => {
+                let rv = rv.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid resource version: {rv:?}"))
+                })?;
+                cache.wait_for(rv).await?;
+                Some(rv)
+            }
+        };
+        let items = cache.watch(r.key_prefix(ns), after, filter, send_initial == Some(true))?;
         let timeout = q
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok())
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(1800 + rand_secs(1800)));
-        let frames = events.map(|e| {
-            let line = match e {
-                Ok(ev) => json!({ "type": ev.kind, "object": ev.object }),
-                Err(err) => json!({ "type": "ERROR", "object": err.to_status() }),
+        let r = r.clone();
+        let mut first_table = true;
+        let frames = items.map(move |item| {
+            let bytes = match item {
+                WatchItem::Event(kind, obj) => match out {
+                    Output::Table(include) => {
+                        let row = rkube_tables::row_table(
+                            &r.group,
+                            &r.plural,
+                            &obj.value,
+                            include,
+                            first_table,
+                            chrono::Utc::now(),
+                        );
+                        first_table = false;
+                        frame(kind, &serde_json::to_vec(&row).unwrap_or_default())
+                    }
+                    Output::Metadata => frame(
+                        kind,
+                        &serde_json::to_vec(&partial_metadata(&obj.value)).unwrap_or_default(),
+                    ),
+                    _ => frame(kind, &obj.json),
+                },
+                WatchItem::InitialEventsEnd(rev) => {
+                    let bookmark = json!({
+                        "kind": r.kind,
+                        "apiVersion": r.api_version(),
+                        "metadata": {
+                            "resourceVersion": rev.to_string(),
+                            "annotations": { "k8s.io/initial-events-end": "true" },
+                        },
+                    });
+                    frame(
+                        "BOOKMARK",
+                        &serde_json::to_vec(&bookmark).unwrap_or_default(),
+                    )
+                }
             };
-            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-            bytes.push(b'\n');
-            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(bytes)))
+            Ok::<_, std::convert::Infallible>(Frame::data(bytes))
         });
-        let frames = tokio_stream::StreamExt::timeout(frames, timeout)
-            .take_while(|f| futures::future::ready(f.is_ok()))
-            .filter_map(|f| futures::future::ready(f.ok()));
-        let deadline = tokio::time::sleep(timeout);
-        let frames = frames.take_until(deadline);
+        let frames = frames.take_until(tokio::time::sleep(timeout));
         let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         Ok(resp)
     }
+}
+
+/// A `PartialObjectMetadata` of an object.
+fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
+fn render(out: Output, r: &Resource, status: StatusCode, obj: Value) -> Response<Body> {
+    match out {
+        Output::Json => json_response(status, &obj),
+        Output::Yaml => yaml_response(status, &obj),
+        Output::Metadata => json_response(status, &partial_metadata(&obj)),
+        Output::Table(include) => {
+            let meta = json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
+            let table = rkube_tables::table(
+                &r.group,
+                &r.plural,
+                &[obj],
+                include,
+                meta,
+                chrono::Utc::now(),
+            );
+            json_response(status, &table)
+        }
+    }
+}
+
+fn render_list(out: Output, r: &Resource, mut list: Value) -> Response<Body> {
+    match out {
+        Output::Json => json_response(StatusCode::OK, &list),
+        Output::Yaml => yaml_response(StatusCode::OK, &list),
+        Output::Metadata => {
+            let items: Vec<Value> = list["items"]
+                .as_array()
+                .map(|a| a.iter().map(partial_metadata).collect())
+                .unwrap_or_default();
+            list["items"] = json!(items);
+            list["kind"] = json!("PartialObjectMetadataList");
+            list["apiVersion"] = json!("meta.k8s.io/v1");
+            json_response(StatusCode::OK, &list)
+        }
+        Output::Table(include) => {
+            let items = list["items"].as_array().cloned().unwrap_or_default();
+            let table = rkube_tables::table(
+                &r.group,
+                &r.plural,
+                &items,
+                include,
+                list["metadata"].clone(),
+                chrono::Utc::now(),
+            );
+            json_response(StatusCode::OK, &table)
+        }
+    }
+}
+
+fn yaml_response(status: StatusCode, v: &Value) -> Response<Body> {
+    http_util::bytes_response(
+        status,
+        "application/yaml",
+        serde_yaml::to_string(v).unwrap_or_default().into_bytes(),
+    )
 }
 
 fn rand_secs(max: u64) -> u64 {
@@ -310,16 +585,35 @@ async fn read_bytes(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     match limited.collect().await {
         Ok(b) => Ok(b.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large()),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
     }
 }
 
 async fn read_body(req: Request<Incoming>, content_type: Option<&str>) -> Result<Value, ApiError> {
     let bytes = read_bytes(req).await?;
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    if media == rkube_protobuf::CONTENT_TYPE {
+        return rkube_protobuf::decode(&bytes).map_err(|e| match e {
+            rkube_protobuf::DecodeError::UnknownKind { .. } => {
+                ApiError::unsupported_media_type(media)
+            }
+            e => ApiError::bad_request(format!("decoding the protobuf body: {e}")),
+        });
+    }
     http_util::decode_body(content_type, &bytes)
 }
 
-async fn delete_options(req: Request<Incoming>, q: &HashMap<String, String>) -> Result<DeleteOptions, ApiError> {
+async fn delete_options(
+    req: Request<Incoming>,
+    q: &HashMap<String, String>,
+) -> Result<DeleteOptions, ApiError> {
     let bytes = read_bytes(req).await?;
     let body: Value = if bytes.is_empty() {
         json!({})
@@ -333,11 +627,17 @@ async fn delete_options(req: Request<Incoming>, q: &HashMap<String, String>) -> 
     let policy = q
         .get("propagationPolicy")
         .cloned()
-        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| match body.get("orphanDependents").and_then(Value::as_bool) {
-            Some(true) => Some("Orphan".into()),
-            _ => None,
-        });
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .or_else(
+            || match body.get("orphanDependents").and_then(Value::as_bool) {
+                Some(true) => Some("Orphan".into()),
+                _ => None,
+            },
+        );
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All")
         || body
             .get("dryRun")
@@ -345,7 +645,10 @@ async fn delete_options(req: Request<Incoming>, q: &HashMap<String, String>) -> 
             .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         grace_period_seconds: grace,
-        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         precondition_rv: body
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -355,13 +658,16 @@ async fn delete_options(req: Request<Incoming>, q: &HashMap<String, String>) -> 
     })
 }
 
+/// Maps a client certificate (DER) to a user.
+pub type Authenticator = Arc<dyn Fn(&[u8]) -> Option<User> + Send + Sync>;
+
 /// Serves HTTPS until the listener fails. `authenticate` maps a peer
 /// certificate chain to a user.
 pub async fn serve(
     server: Arc<ApiServer>,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    authenticate: Arc<dyn Fn(&[u8]) -> Option<User> + Send + Sync>,
+    authenticate: Authenticator,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {

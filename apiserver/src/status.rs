@@ -52,7 +52,11 @@ impl ApiError {
 
     /// An unknown path.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
@@ -92,10 +96,7 @@ impl ApiError {
 
     /// 422 with one cause per field error, as upstream's `NewInvalid`.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: &[FieldError]) -> Self {
-        let list = causes
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>();
+        let list = causes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
         let summary = if list.len() == 1 {
             list[0].clone()
         } else {
@@ -115,8 +116,22 @@ impl ApiError {
         }
         ApiError {
             details: Some(d),
-            ..Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {summary}"))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind} \"{name}\" is invalid: {summary}"),
+            )
         }
+    }
+
+    /// 400 for conflicting query parameters, as upstream's `NewInvalid` on
+    /// ListOptions.
+    pub fn invalid_params(field: &str, _other: &str, detail: &str) -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: Forbidden: {detail}"),
+        )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -135,7 +150,7 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"),
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
         )
         .with_hint(content_type)
     }
@@ -153,7 +168,11 @@ impl ApiError {
     }
 
     pub fn too_large() -> Self {
-        Self::new(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728",
+        )
     }
 
     pub fn unauthorized() -> Self {
@@ -182,7 +201,11 @@ impl ApiError {
     }
 
     pub fn not_implemented(what: &str) -> Self {
-        Self::new(501, "NotImplemented", format!("{what} is not implemented yet"))
+        Self::new(
+            501,
+            "NotImplemented",
+            format!("{what} is not implemented yet"),
+        )
     }
 
     pub fn forbidden(group: &str, resource: &str, name: &str, why: &str) -> Self {
@@ -191,7 +214,10 @@ impl ApiError {
             ..Self::new(
                 403,
                 "Forbidden",
-                format!("{} \"{name}\" is forbidden: {why}", qualified(group, resource)),
+                format!(
+                    "{} \"{name}\" is forbidden: {why}",
+                    qualified(group, resource)
+                ),
             )
         }
     }
@@ -209,10 +235,10 @@ impl ApiError {
         if let Some(d) = &self.details {
             s["details"] = d.clone();
         }
-        if self.reason.is_empty() {
-            if let Some(m) = s.as_object_mut() {
-                m.remove("reason");
-            }
+        if self.reason.is_empty()
+            && let Some(m) = s.as_object_mut()
+        {
+            m.remove("reason");
         }
         s
     }
@@ -297,7 +323,10 @@ impl FieldError {
     pub fn not_supported(field: impl Into<String>, value: Value, valid: &[&str]) -> Self {
         FieldError {
             field: field.into(),
-            kind: FieldErrorKind::NotSupported(value, valid.iter().map(|s| s.to_string()).collect()),
+            kind: FieldErrorKind::NotSupported(
+                value,
+                valid.iter().map(|s| s.to_string()).collect(),
+            ),
             detail: String::new(),
         }
     }
@@ -323,8 +352,12 @@ impl std::fmt::Display for FieldError {
         match &self.kind {
             FieldErrorKind::Required => write!(f, "{}: Required value", self.field)?,
             FieldErrorKind::Forbidden => write!(f, "{}: Forbidden", self.field)?,
-            FieldErrorKind::Invalid(v) => write!(f, "{}: Invalid value: {}", self.field, go_value(v))?,
-            FieldErrorKind::Duplicate(v) => write!(f, "{}: Duplicate value: {}", self.field, go_value(v))?,
+            FieldErrorKind::Invalid(v) => {
+                write!(f, "{}: Invalid value: {}", self.field, go_value(v))?
+            }
+            FieldErrorKind::Duplicate(v) => {
+                write!(f, "{}: Duplicate value: {}", self.field, go_value(v))?
+            }
             FieldErrorKind::NotSupported(v, valid) => {
                 let quoted: Vec<String> = valid.iter().map(|s| format!("{s:?}")).collect();
                 return write!(
@@ -336,7 +369,11 @@ impl std::fmt::Display for FieldError {
                 );
             }
             FieldErrorKind::TooLong(_, max) => {
-                return write!(f, "{}: Too long: may not be more than {max} bytes", self.field);
+                return write!(
+                    f,
+                    "{}: Too long: may not be more than {max} bytes",
+                    self.field
+                );
             }
         }
         tail(f)

@@ -27,7 +27,8 @@ pub fn prepare_create(r: &Resource, obj: &mut Value) {
             }
         }
         "pods" if r.group.is_empty() => {
-            obj["status"] = json!({ "phase": "Pending", "qosClass": crate::defaults::qos_class(obj) });
+            obj["status"] =
+                json!({ "phase": "Pending", "qosClass": crate::defaults::qos_class(obj) });
         }
         _ if r.has_status => {
             if let Some(o) = obj.as_object_mut() {
@@ -72,13 +73,23 @@ pub fn validate_update(r: &Resource, new: &Value, old: &Value) -> Result<(), Api
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(&r.group, &r.kind, meta::name(new).unwrap_or_default(), &errs))
+        Err(ApiError::invalid(
+            &r.group,
+            &r.kind,
+            meta::name(new).unwrap_or_default(),
+            &errs,
+        ))
     }
 }
 
 /// The new object of an update: immutable metadata from the old one, and
 /// the spec/status split of resources with a status subresource.
-pub fn prepare_update(r: &Resource, old: &Value, mut new: Value, subresource: Option<&str>) -> Value {
+pub fn prepare_update(
+    r: &Resource,
+    old: &Value,
+    mut new: Value,
+    subresource: Option<&str>,
+) -> Value {
     if subresource == Some("status") {
         // A status update changes only the status.
         let mut merged = old.clone();
@@ -90,7 +101,14 @@ pub fn prepare_update(r: &Resource, old: &Value, mut new: Value, subresource: Op
     }
     let old_meta = meta::obj_meta(old).cloned().unwrap_or_default();
     let m = meta_mut(&mut new);
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "generation"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "generation",
+    ] {
         match old_meta.get(field) {
             Some(v) => m.insert(field.into(), v.clone()),
             None => m.remove(field),
@@ -117,7 +135,10 @@ pub fn prepare_update(r: &Resource, old: &Value, mut new: Value, subresource: Op
             v
         };
         if changed(old) != changed(&new) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
     }
@@ -128,7 +149,10 @@ pub fn prepare_update(r: &Resource, old: &Value, mut new: Value, subresource: Op
 /// for the kubelet unless the grace period is 0.
 pub fn grace_period(r: &Resource, obj: &Value, requested: Option<i64>) -> Option<i64> {
     if r.group.is_empty() && r.plural == "pods" {
-        let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let bound = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         let finished = matches!(
             obj.pointer("/status/phase").and_then(Value::as_str),
             Some("Succeeded") | Some("Failed")
@@ -137,7 +161,10 @@ pub fn grace_period(r: &Resource, obj: &Value, requested: Option<i64>) -> Option
             return None;
         }
         let grace = requested
-            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30);
         return (grace > 0).then_some(grace).or(Some(0)).filter(|g| *g > 0);
     }

@@ -10,7 +10,9 @@ fn containers_errs(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
     let containers = spec.get("containers").and_then(Value::as_array);
     match containers {
         None => errs.push(FieldError::required(format!("{path}.containers"), "")),
-        Some(list) if list.is_empty() => errs.push(FieldError::required(format!("{path}.containers"), "")),
+        Some(list) if list.is_empty() => {
+            errs.push(FieldError::required(format!("{path}.containers"), ""))
+        }
         Some(list) => {
             let mut seen = std::collections::HashSet::new();
             for (i, c) in list.iter().enumerate() {
@@ -23,12 +25,18 @@ fn containers_errs(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
                         }
                     }
                 }
-                if c.get("image").and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s.trim().is_empty())
+                {
                     errs.push(FieldError::required(format!("{p}.image"), ""));
                 }
                 if let Some(ports) = c.get("ports").and_then(Value::as_array) {
                     for (j, port) in ports.iter().enumerate() {
-                        let n = port.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                        let n = port
+                            .get("containerPort")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0);
                         if !(1..=65535).contains(&n) {
                             errs.push(FieldError::invalid(
                                 format!("{p}.ports[{j}].containerPort"),
@@ -62,7 +70,11 @@ pub fn validate(r: &Resource, obj: &Value, old: Option<&Value>) -> Vec<FieldErro
             if let (Some(old), Some(sel)) = (old, obj.pointer("/spec/selector"))
                 && old.pointer("/spec/selector") != Some(sel)
             {
-                errs.push(FieldError::invalid("spec.selector", sel.clone(), "field is immutable"));
+                errs.push(FieldError::invalid(
+                    "spec.selector",
+                    sel.clone(),
+                    "field is immutable",
+                ));
             }
         }
         _ => {}

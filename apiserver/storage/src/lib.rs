@@ -79,6 +79,9 @@ pub struct KeyValue {
 pub enum EventKind {
     Put,
     Delete,
+    /// Nothing under the watched prefix changed up to `kv.mod_revision`
+    /// (only from [`Storage::watch_with_progress`]).
+    Progress,
 }
 
 /// One change seen by a watch.
@@ -202,6 +205,24 @@ pub trait Storage: Send + Sync + 'static {
     /// revision order. Fails (at once or later in the stream) with
     /// `Compacted` when that history is gone.
     async fn watch(&self, prefix: &str, start_revision: Revision) -> Result<WatchStream>;
+
+    /// Like [`Storage::watch`], and also yields `Progress` events, so a
+    /// watcher knows how far the store has got even when nothing under its
+    /// prefix changes (what the watch cache needs for consistent reads).
+    /// Backends that cannot say so return a plain watch; see
+    /// [`Storage::reports_progress`].
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        start_revision: Revision,
+    ) -> Result<WatchStream> {
+        self.watch(prefix, start_revision).await
+    }
+
+    /// Whether `watch_with_progress` reports progress promptly.
+    fn reports_progress(&self) -> bool {
+        false
+    }
 
     /// The store's latest revision.
     async fn current_revision(&self) -> Result<Revision>;

@@ -529,3 +529,29 @@ async fn values_at_and_over_the_size_limit(s: Store) {
     assert!(matches!(err, StorageError::TooLarge { .. }), "{err:?}");
     assert!(s.get("/big/ns/other", None).await.unwrap().kv.is_none());
 }
+
+/// Progress reports (embedded store only): a watcher learns the store's
+/// revision even when nothing under its prefix changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_watch_reports_progress() {
+    let backend = Backend::sqlite();
+    let s = backend.store.clone();
+    assert!(s.reports_progress());
+    let start = s.current_revision().await.unwrap() + 1;
+    let mut w = s.watch_with_progress("/mine/", start).await.unwrap();
+    // The catch-up reports where it got to.
+    let first = next_event(&mut w).await;
+    assert_eq!(
+        (first.kind, first.revision()),
+        (EventKind::Progress, start - 1)
+    );
+    let other = s.create("/other/ns/x", b("x"), None).await.unwrap();
+    let e = next_event(&mut w).await;
+    assert_eq!(
+        (e.kind, e.revision()),
+        (EventKind::Progress, other.mod_revision)
+    );
+    let mine = s.create("/mine/ns/y", b("y"), None).await.unwrap();
+    let e = next_event(&mut w).await;
+    assert_eq!((e.kind, e.revision()), (EventKind::Put, mine.mod_revision));
+}

@@ -255,7 +255,24 @@ impl Storage for SqliteStore {
     }
 
     async fn watch(&self, prefix: &str, start_revision: Revision) -> Result<WatchStream> {
-        watch::start(self.shared.clone(), prefix.to_owned(), start_revision)
+        watch::start(
+            self.shared.clone(),
+            prefix.to_owned(),
+            start_revision,
+            false,
+        )
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        start_revision: Revision,
+    ) -> Result<WatchStream> {
+        watch::start(self.shared.clone(), prefix.to_owned(), start_revision, true)
+    }
+
+    fn reports_progress(&self) -> bool {
+        true
     }
 
     async fn current_revision(&self) -> Result<Revision> {

@@ -22,7 +22,12 @@ const CATCH_UP_PAGE: usize = 1000;
 /// Events buffered between the watcher task and its consumer.
 const BUFFER: usize = 256;
 
-pub(crate) fn start(shared: Arc<Shared>, prefix: String, start: Revision) -> Result<WatchStream> {
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    prefix: String,
+    start: Revision,
+    progress: bool,
+) -> Result<WatchStream> {
     let compacted = shared.compacted.load(Ordering::Acquire);
     if start < compacted {
         return Err(StorageError::Compacted {
@@ -34,11 +39,25 @@ pub(crate) fn start(shared: Arc<Shared>, prefix: String, start: Revision) -> Res
     let (tx, out) = mpsc::channel(BUFFER);
     tokio::spawn(async move {
         tokio::select! {
-            _ = run(shared, prefix, start.max(1), rx, tx.clone()) => {}
+            _ = run(shared, prefix, start.max(1), rx, tx.clone(), progress) => {}
             _ = tx.closed() => {}
         }
     });
     Ok(ReceiverStream::new(out).boxed())
+}
+
+fn progress_event(revision: Revision) -> Event {
+    Event {
+        kind: crate::EventKind::Progress,
+        kv: crate::KeyValue {
+            key: String::new(),
+            value: bytes::Bytes::new(),
+            create_revision: 0,
+            mod_revision: revision,
+            version: 0,
+        },
+        prev: None,
+    }
 }
 
 async fn run(
@@ -47,6 +66,7 @@ async fn run(
     mut next: Revision,
     mut rx: broadcast::Receiver<Arc<Vec<Event>>>,
     tx: mpsc::Sender<Result<Event>>,
+    progress: bool,
 ) {
     loop {
         // Catch up from the log to the last commit.
@@ -78,10 +98,14 @@ async fn run(
                 next = next.max(to + 1);
             }
         }
+        if progress && tx.send(Ok(progress_event(next - 1))).await.is_err() {
+            return;
+        }
         // Follow live commits.
         loop {
             match rx.recv().await {
                 Ok(batch) => {
+                    let mut delivered = 0;
                     for event in batch.iter() {
                         if event.revision() < next || !event.kv.key.starts_with(&prefix) {
                             continue;
@@ -89,9 +113,18 @@ async fn run(
                         if tx.send(Ok(event.clone())).await.is_err() {
                             return;
                         }
+                        delivered = event.revision();
                     }
-                    if let Some(last) = batch.last() {
-                        next = next.max(last.revision() + 1);
+                    if let Some(last) = batch.last()
+                        && last.revision() >= next
+                    {
+                        next = last.revision() + 1;
+                        if progress
+                            && delivered < last.revision()
+                            && tx.send(Ok(progress_event(last.revision()))).await.is_err()
+                        {
+                            return;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => break,

@@ -1,0 +1,97 @@
+//! Objects every cluster has from the start: the system namespaces and the
+//! `kubernetes` service pointing at the API server.
+
+use std::net::IpAddr;
+
+use serde_json::json;
+
+use crate::registry::{Registry, Resource};
+use crate::status::ApiError;
+
+fn core(kind: &str, plural: &str, namespaced: bool, prefix: &str, has_status: bool) -> Resource {
+    Resource {
+        group: String::new(),
+        version: "v1".into(),
+        kind: kind.into(),
+        list_kind: format!("{kind}List"),
+        plural: plural.into(),
+        namespaced,
+        storage_prefix: prefix.into(),
+        has_status,
+    }
+}
+
+/// The first address of a CIDR plus one: the `kubernetes` service's IP.
+pub fn first_service_ip(cidr: &str) -> Option<IpAddr> {
+    let (base, _) = cidr.split_once('/')?;
+    match base.parse::<IpAddr>().ok()? {
+        IpAddr::V4(v4) => Some(IpAddr::V4((u32::from(v4) + 1).into())),
+        IpAddr::V6(v6) => Some(IpAddr::V6((u128::from(v6) + 1).into())),
+    }
+}
+
+async fn ensure(
+    registry: &Registry,
+    r: &Resource,
+    ns: Option<&str>,
+    obj: serde_json::Value,
+) -> Result<(), ApiError> {
+    match registry.create(r, ns, obj, false).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.reason == "AlreadyExists" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn ensure_system_objects(
+    registry: &Registry,
+    service_cidr: &str,
+    advertise: IpAddr,
+    port: u16,
+) -> Result<(), ApiError> {
+    let namespaces = core("Namespace", "namespaces", false, "namespaces", true);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        ensure(
+            registry,
+            &namespaces,
+            None,
+            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": {
+                "name": ns, "labels": { "kubernetes.io/metadata.name": ns } } }),
+        )
+        .await?;
+    }
+    let cluster_ip = first_service_ip(service_cidr)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid --service-cluster-ip-range {service_cidr:?}"
+            ))
+        })?
+        .to_string();
+    let services = core("Service", "services", true, "services/specs", true);
+    ensure(
+        registry,
+        &services,
+        Some("default"),
+        json!({ "apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": "kubernetes", "namespace": "default",
+            "labels": { "component": "apiserver", "provider": "kubernetes" } },
+          "spec": { "type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
+            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster",
+            "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": port }] } }),
+    )
+    .await?;
+    let endpoints = core("Endpoints", "endpoints", true, "services/endpoints", false);
+    ensure(
+        registry,
+        &endpoints,
+        Some("default"),
+        json!({ "apiVersion": "v1", "kind": "Endpoints", "metadata": {
+            "name": "kubernetes", "namespace": "default",
+            "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+          "subsets": [{ "addresses": [{ "ip": advertise.to_string() }],
+            "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }] }),
+    )
+    .await?;
+    Ok(())
+}

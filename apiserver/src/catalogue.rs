@@ -1,0 +1,172 @@
+//! The server's view of the resource catalogue: resolving requests to
+//! resources, discovery documents with content negotiation, and selectors.
+
+use std::sync::{Arc, RwLock};
+
+use rkube_catalogue::{Catalogue as Table, ResourceInfo, discovery};
+use rkube_selectors::{FieldSelector, LabelSelector};
+use serde_json::Value;
+
+use crate::registry::{Filter, Resource};
+use crate::server::Catalogue;
+use crate::status::ApiError;
+
+pub struct BuiltinCatalogue {
+    table: RwLock<Table>,
+    /// What `/api` reports in `serverAddressByClientCIDRs`.
+    server_address: String,
+}
+
+impl BuiltinCatalogue {
+    pub fn new(runtime_config: &str, server_address: String) -> Result<Self, String> {
+        let table = Table::with_runtime_config(runtime_config).map_err(|e| e.to_string())?;
+        Ok(BuiltinCatalogue {
+            table: RwLock::new(table),
+            server_address,
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Table) -> T) -> Option<T> {
+        self.table.read().ok().map(|t| f(&t))
+    }
+}
+
+fn resource_of(info: &ResourceInfo) -> Resource {
+    Resource {
+        group: info.group.clone(),
+        version: info.version.clone(),
+        kind: info.kind.clone(),
+        list_kind: info.list_kind.clone(),
+        plural: info.plural.clone(),
+        namespaced: info.namespaced,
+        storage_prefix: info.storage_prefix.clone(),
+        has_status: info.subresource("status").is_some(),
+    }
+}
+
+/// Which aggregated discovery version the Accept header asks for, if any.
+fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for media in accept.split(',') {
+        let params: Vec<&str> = media.split(';').map(str::trim).collect();
+        if params.first() != Some(&"application/json") {
+            if params.first() == Some(&"*/*") {
+                return None;
+            }
+            continue;
+        }
+        let has = |p: &str| params.contains(&p);
+        if !has("g=apidiscovery.k8s.io") {
+            return None;
+        }
+        if has("as=APIGroupDiscoveryList") {
+            if has("v=v2") {
+                return Some(discovery::AGGREGATED_V2);
+            }
+            if has("v=v2beta1") {
+                return Some(discovery::AGGREGATED_V2BETA1);
+            }
+        }
+    }
+    None
+}
+
+fn aggregated_content_type(api_version: &str) -> String {
+    let v = api_version.rsplit('/').next().unwrap_or("v2");
+    format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList")
+}
+
+impl Catalogue for BuiltinCatalogue {
+    fn resource(&self, group: &str, version: &str, plural: &str) -> Option<Resource> {
+        self.with(|t| t.find(group, version, plural).map(resource_of))
+            .flatten()
+    }
+
+    fn has_subresource(&self, group: &str, version: &str, plural: &str, sub: &str) -> bool {
+        self.with(|t| {
+            t.find(group, version, plural)
+                .is_some_and(|r| r.subresource(sub).is_some())
+        })
+        .unwrap_or(false)
+    }
+
+    fn discovery(&self, parts: &[String], accept: &str) -> Option<(String, Vec<u8>)> {
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let json = "application/json".to_owned();
+        self.with(|t| match parts.as_slice() {
+            ["api"] => Some(match aggregated_version(accept) {
+                Some(v) => (
+                    aggregated_content_type(v),
+                    discovery::aggregated_bytes(t, true, v),
+                ),
+                None => (
+                    json,
+                    discovery::legacy_core_versions_bytes(&self.server_address),
+                ),
+            }),
+            ["apis"] => Some(match aggregated_version(accept) {
+                Some(v) => (
+                    aggregated_content_type(v),
+                    discovery::aggregated_bytes(t, false, v),
+                ),
+                None => (json, discovery::group_list_bytes(t)),
+            }),
+            ["api", version] => discovery::resource_list_bytes(t, "", version).map(|b| (json, b)),
+            ["apis", group] => discovery::api_group_bytes(t, group).map(|b| (json, b)),
+            ["apis", group, version] => {
+                discovery::resource_list_bytes(t, group, version).map(|b| (json, b))
+            }
+            ["openapi", "v3"] => Some((json, crate::openapi::index(t).to_string().into_bytes())),
+            ["openapi", "v3", "api", version] => crate::openapi::group_version(t, "", version)
+                .map(|d| (json, d.to_string().into_bytes())),
+            ["openapi", "v3", "apis", group, version] => {
+                crate::openapi::group_version(t, group, version)
+                    .map(|d| (json, d.to_string().into_bytes()))
+            }
+            _ => None,
+        })
+        .flatten()
+    }
+
+    fn selectors(
+        &self,
+        r: &Resource,
+        label: Option<&str>,
+        field: Option<&str>,
+    ) -> Result<Option<Filter>, ApiError> {
+        let labels = match label {
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
+            None => None,
+        };
+        let fields = match field {
+            Some(s) => {
+                let sel =
+                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                for req in sel.requirements() {
+                    if !crate::fields::supported(&r.group, &r.plural, &req.field) {
+                        return Err(ApiError::bad_request(format!(
+                            "field label not supported: {}",
+                            req.field
+                        )));
+                    }
+                }
+                Some(sel)
+            }
+            None => None,
+        };
+        if labels.as_ref().is_none_or(|l| l.is_empty())
+            && fields.as_ref().is_none_or(|f| f.is_empty())
+        {
+            return Ok(None);
+        }
+        let (group, plural) = (r.group.clone(), r.plural.clone());
+        let filter: Filter = Arc::new(move |obj: &Value| {
+            labels.as_ref().is_none_or(|l| l.matches_object(obj))
+                && fields.as_ref().is_none_or(|f| {
+                    f.matches(|field| Some(crate::fields::value(&group, &plural, obj, field)))
+                })
+        });
+        Ok(Some(filter))
+    }
+}

@@ -1,0 +1,108 @@
+//! The fields each kind can be selected by (upstream's per-kind
+//! `GetAttrs`/field label conversion), and their values on an object.
+
+use serde_json::Value;
+
+/// Fields every resource supports.
+const COMMON: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// Extra selectable fields per (group, resource).
+fn kind_fields(group: &str, resource: &str) -> &'static [(&'static str, &'static str)] {
+    match (group, resource) {
+        ("", "pods") => &[
+            ("spec.nodeName", "/spec/nodeName"),
+            ("spec.restartPolicy", "/spec/restartPolicy"),
+            ("spec.schedulerName", "/spec/schedulerName"),
+            ("spec.serviceAccountName", "/spec/serviceAccountName"),
+            ("spec.hostNetwork", "/spec/hostNetwork"),
+            ("status.phase", "/status/phase"),
+            ("status.podIP", "/status/podIP"),
+            ("status.nominatedNodeName", "/status/nominatedNodeName"),
+        ],
+        ("", "events") | ("events.k8s.io", "events") => &[
+            ("involvedObject.kind", "/involvedObject/kind"),
+            ("involvedObject.namespace", "/involvedObject/namespace"),
+            ("involvedObject.name", "/involvedObject/name"),
+            ("involvedObject.uid", "/involvedObject/uid"),
+            ("involvedObject.apiVersion", "/involvedObject/apiVersion"),
+            (
+                "involvedObject.resourceVersion",
+                "/involvedObject/resourceVersion",
+            ),
+            ("involvedObject.fieldPath", "/involvedObject/fieldPath"),
+            ("regarding.kind", "/regarding/kind"),
+            ("regarding.namespace", "/regarding/namespace"),
+            ("regarding.name", "/regarding/name"),
+            ("reason", "/reason"),
+            ("reportingComponent", "/reportingComponent"),
+            ("reportingController", "/reportingController"),
+            ("source", "/source/component"),
+            ("type", "/type"),
+        ],
+        ("", "secrets") => &[("type", "/type")],
+        ("", "namespaces") => &[("status.phase", "/status/phase")],
+        ("", "nodes") => &[("spec.unschedulable", "/spec/unschedulable")],
+        ("", "replicationcontrollers") | ("apps", "replicasets") => {
+            &[("status.replicas", "/status/replicas")]
+        }
+        ("", "services") => &[
+            ("spec.clusterIP", "/spec/clusterIP"),
+            ("spec.type", "/spec/type"),
+        ],
+        ("", "persistentvolumeclaims") => &[],
+        ("batch", "jobs") => &[("status.successful", "/status/succeeded")],
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            &[("spec.signerName", "/spec/signerName")]
+        }
+        _ => &[],
+    }
+}
+
+/// Defaults upstream's field functions fill in for absent fields.
+fn absent_default(field: &str) -> Option<&'static str> {
+    match field {
+        "spec.hostNetwork" | "spec.unschedulable" => Some("false"),
+        "status.replicas" | "status.successful" => Some("0"),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether `field` can be selected on this resource.
+pub fn supported(group: &str, resource: &str, field: &str) -> bool {
+    COMMON.contains(&field)
+        || kind_fields(group, resource)
+            .iter()
+            .any(|(f, _)| *f == field)
+}
+
+/// The value of a selectable field, as a string ("" when absent).
+pub fn value(group: &str, resource: &str, obj: &Value, field: &str) -> String {
+    match field {
+        "metadata.name" => return obj.pointer("/metadata/name").map(text).unwrap_or_default(),
+        "metadata.namespace" => {
+            return obj
+                .pointer("/metadata/namespace")
+                .map(text)
+                .unwrap_or_default();
+        }
+        _ => {}
+    }
+    let Some((_, pointer)) = kind_fields(group, resource)
+        .iter()
+        .find(|(f, _)| *f == field)
+    else {
+        return String::new();
+    };
+    match obj.pointer(pointer) {
+        Some(v) if !v.is_null() => text(v),
+        _ => absent_default(field).unwrap_or_default().to_owned(),
+    }
+}

@@ -1,0 +1,169 @@
+//! Starts clusters for end-to-end tests: `rkube up` on free ports in a
+//! temporary directory (embedded store, or a real etcd), and drives them
+//! with the stock kubectl and kube-rs.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rkube_storage::testing::{EtcdServer, free_port};
+
+pub struct Cluster {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub etcd: Option<EtcdServer>,
+}
+
+pub fn rkube_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_rkube")
+}
+
+impl Cluster {
+    /// A cluster on the embedded store.
+    pub async fn up() -> Cluster {
+        Self::start(tempfile::tempdir().expect("tempdir"), None).await
+    }
+
+    /// A cluster whose API server stores in a real etcd; `None` when etcd
+    /// is not installed (outside CI).
+    pub async fn up_on_etcd() -> Option<Cluster> {
+        let etcd = EtcdServer::start()?;
+        Some(Self::start(tempfile::tempdir().expect("tempdir"), Some(etcd)).await)
+    }
+
+    async fn start(dir: tempfile::TempDir, etcd: Option<EtcdServer>) -> Cluster {
+        let port = free_port();
+        let mut cluster = Cluster {
+            child: None,
+            dir,
+            port,
+            etcd,
+        };
+        cluster.spawn();
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(rkube_binary());
+        cmd.arg("up")
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args([
+                "--secure-port",
+                &self.port.to_string(),
+                "--bind-address",
+                "127.0.0.1",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.dir.path().join("rkube.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            );
+        if let Some(etcd) = &self.etcd {
+            cmd.args(["--etcd-servers", &etcd.endpoint]);
+        }
+        self.child = Some(cmd.spawn().expect("start rkube up"));
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("rkube.log")).unwrap_or_default()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("admin.conf")
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("rkube up exited with {status}:\n{}", self.log());
+            }
+            if self.kubeconfig().exists()
+                && let Ok(client) = self.try_client().await
+                && client.apiserver_version().await.is_ok()
+                && kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+                    .get("default")
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rkube up not ready in 30s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn try_client(&self) -> anyhow::Result<kube::Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig())?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    pub async fn client(&self) -> kube::Client {
+        self.try_client().await.expect("kube client")
+    }
+
+    /// Runs the stock kubectl against this cluster.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with_input(args, None)
+    }
+
+    pub fn kubectl_with_input(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl is installed");
+        if let (Some(mut input), Some(text)) = (child.stdin.take(), stdin) {
+            let _ = input.write_all(text.as_bytes());
+        }
+        child.wait_with_output().expect("kubectl ran")
+    }
+
+    /// kubectl that must succeed; returns its stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stops the process (SIGKILL) and starts it again on the same data.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

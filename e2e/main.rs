@@ -1,0 +1,5 @@
+//! End-to-end tests: real `rkube up` processes driven by the stock kubectl
+//! and kube-rs.
+
+mod basics;
+mod harness;

@@ -1,0 +1,128 @@
+//! `rkube apiserver`: kube-apiserver's flags, the store, and HTTPS.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rkube_apiserver::bootstrap;
+use rkube_apiserver::server::{self, ApiServer, User};
+use rkube_storage::Storage;
+use rkube_storage::etcd::{EtcdConfig, EtcdStore};
+use rkube_storage::sqlite::{SqliteConfig, SqliteStore};
+use tokio::net::TcpListener;
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(about = "The Kubernetes API server")]
+pub struct Flags {
+    /// etcd servers to connect to (scheme://ip:port, comma separated). Without
+    /// it the embedded store under --data-dir is used.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+    /// Where the embedded store (and `rkube up`'s PKI) live.
+    #[arg(long, default_value = "/var/lib/rkube")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// Enable or disable API group-versions (`group/version=true|false`).
+    #[arg(long, default_value = "")]
+    pub runtime_config: String,
+}
+
+pub async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Storage>> {
+    if flags.etcd_servers.is_empty() {
+        let path = flags.data_dir.join("state.db");
+        let store = SqliteStore::open(SqliteConfig::new(&path))
+            .with_context(|| format!("opening the embedded store at {}", path.display()))?;
+        Ok(Arc::new(store))
+    } else {
+        let mut config = EtcdConfig::new(flags.etcd_servers.clone());
+        config.prefix = flags.etcd_prefix.clone();
+        config.ca_file = flags.etcd_cafile.clone();
+        config.cert_file = flags.etcd_certfile.clone();
+        config.key_file = flags.etcd_keyfile.clone();
+        Ok(Arc::new(EtcdStore::connect(config).await?))
+    }
+}
+
+/// Binds, bootstraps and serves; returns once serving fails.
+pub async fn run(flags: Flags) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let (cert, key) = match (&flags.tls_cert_file, &flags.tls_private_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => anyhow::bail!(
+            "--tls-cert-file and --tls-private-key-file are required (rkube up makes them)"
+        ),
+    };
+    let client_ca = flags.client_ca_file.clone().context(
+        "--client-ca-file is required: requests are authenticated by client certificates",
+    )?;
+    let tls = rkube_pki::server_config(&cert, &key, Some(&client_ca))?;
+    let store = open_store(&flags).await?;
+    let catalogue = Arc::new(
+        rkube_apiserver::catalogue::BuiltinCatalogue::new(
+            &flags.runtime_config,
+            format!(
+                "{}:{}",
+                flags
+                    .advertise_address
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "127.0.0.1".into()),
+                flags.secure_port
+            ),
+        )
+        .map_err(|e| anyhow::anyhow!("--runtime-config: {e}"))?,
+    );
+    let server = Arc::new(ApiServer::new(store, catalogue));
+    let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let advertise = flags.advertise_address.unwrap_or(match flags.bind_address {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        other => other,
+    });
+    bootstrap::ensure_system_objects(
+        &server.registry,
+        &flags.service_cluster_ip_range,
+        advertise,
+        flags.secure_port,
+    )
+    .await
+    .context("creating the system namespaces and the kubernetes service")?;
+    tracing::info!(%addr, elapsed = ?started.elapsed(), "serving");
+    let authenticate: server::Authenticator = Arc::new(|der| {
+        rkube_pki::user_from_certificate(der).map(|u| User {
+            name: u.name,
+            groups: u.groups,
+        })
+    });
+    server::serve(server, listener, tls, authenticate)
+        .await
+        .context("serving")?;
+    let _ = Duration::ZERO;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! `rkube up`: a whole cluster in one process. Lays out a PKI the way
+//! kubeadm does under the data dir, writes the admin kubeconfig and starts
+//! the API server on the embedded store. A second `rkube up` on the same
+//! data dir reuses both.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::apiserver;
+
+#[derive(clap::Parser, Debug, Clone)]
+#[command(about = "Start a whole cluster in this process")]
+pub struct Flags {
+    #[arg(long, default_value = "/var/lib/rkube")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// Use etcd instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    #[arg(long, default_value = "")]
+    pub runtime_config: String,
+}
+
+/// This host's non-loopback addresses, for the serving certificate.
+fn host_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(text) = std::fs::read_to_string("/proc/net/fib_trie") {
+        // Lines "|-- a.b.c.d" followed by "/32 host LOCAL" name local addresses.
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.windows(2) {
+            if pair[1].contains("/32 host LOCAL")
+                && let Some(ip) = pair[0].trim().strip_prefix("|-- ")
+                && let Ok(ip) = ip.parse::<IpAddr>()
+                && !ip.is_loopback()
+                && !out.contains(&ip)
+            {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+pub async fn run(flags: Flags) -> anyhow::Result<()> {
+    let dir = &flags.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let service_ip = rkube_apiserver::bootstrap::first_service_ip(&flags.service_cluster_ip_range)
+        .context("--service-cluster-ip-range")?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let mut ips = vec![service_ip];
+    ips.extend(host_addresses());
+    let options = rkube_pki::PkiOptions {
+        hosts: vec![hostname]
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .collect(),
+        ips,
+        cluster_domain: "cluster.local".into(),
+    };
+    let pki = rkube_pki::ensure_cluster_pki(dir, &options).context("preparing the PKI")?;
+    let server_url = format!("https://127.0.0.1:{}", flags.secure_port);
+    let admin = dir.join("admin.conf");
+    pki.write_kubeconfig(
+        &admin,
+        &server_url,
+        "kubernetes-admin",
+        &["system:masters"],
+        "kubernetes",
+    )
+    .context("writing the admin kubeconfig")?;
+    let pki_dir = dir.join("pki");
+    eprintln!(
+        "rkube: cluster starting on {server_url}\n\n  export KUBECONFIG={}\n  kubectl get namespaces\n",
+        admin.display()
+    );
+    let api = apiserver::Flags {
+        etcd_servers: flags.etcd_servers.clone(),
+        etcd_prefix: "/registry".into(),
+        etcd_cafile: None,
+        etcd_certfile: None,
+        etcd_keyfile: None,
+        data_dir: dir.clone(),
+        secure_port: flags.secure_port,
+        bind_address: flags.bind_address,
+        advertise_address: None,
+        tls_cert_file: Some(pki_dir.join("apiserver.crt")),
+        tls_private_key_file: Some(pki_dir.join("apiserver.key")),
+        client_ca_file: Some(pki_dir.join("ca.crt")),
+        service_cluster_ip_range: flags.service_cluster_ip_range.clone(),
+        service_node_port_range: "30000-32767".into(),
+        runtime_config: flags.runtime_config.clone(),
+    };
+    apiserver::run(api).await
+}
