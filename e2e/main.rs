@@ -1,5 +1,6 @@
 //! End-to-end tests: real `rkube up` processes driven by the stock kubectl
 //! and kube-rs.
 
+mod api;
 mod basics;
 mod harness;

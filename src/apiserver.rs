@@ -96,7 +96,13 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("--runtime-config: {e}"))?,
     );
-    let server = Arc::new(ApiServer::new(store, catalogue));
+    let mut api = ApiServer::new(store, catalogue);
+    api.registry.service_ranges = rkube_apiserver::allocation::ServiceRanges::parse(
+        &flags.service_cluster_ip_range,
+        &flags.service_node_port_range,
+    )
+    .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range/--service-node-port-range: {e}"))?;
+    let server = Arc::new(api);
     let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
     let listener = TcpListener::bind(addr)
         .await

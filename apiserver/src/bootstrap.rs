@@ -18,6 +18,7 @@ fn core(kind: &str, plural: &str, namespaced: bool, prefix: &str, has_status: bo
         namespaced,
         storage_prefix: prefix.into(),
         has_status,
+        verbs: Vec::new(),
     }
 }
 
@@ -36,6 +37,10 @@ async fn ensure(
     ns: Option<&str>,
     obj: serde_json::Value,
 ) -> Result<(), ApiError> {
+    let name = crate::meta::name(&obj).unwrap_or_default().to_owned();
+    if registry.get(r, ns, &name).await.is_ok() {
+        return Ok(());
+    }
     match registry.create(r, ns, obj, false).await {
         Ok(_) => Ok(()),
         Err(e) if e.reason == "AlreadyExists" => Ok(()),
@@ -75,10 +80,26 @@ pub async fn ensure_system_objects(
         json!({ "apiVersion": "v1", "kind": "Service", "metadata": {
             "name": "kubernetes", "namespace": "default",
             "labels": { "component": "apiserver", "provider": "kubernetes" } },
-          "spec": { "type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
-            "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None",
-            "internalTrafficPolicy": "Cluster",
+          "spec": { "type": "ClusterIP", "clusterIP": cluster_ip, "sessionAffinity": "None",
             "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": port }] } }),
+    )
+    .await?;
+    let cidrs = Resource {
+        group: "networking.k8s.io".into(),
+        kind: "ServiceCIDR".into(),
+        list_kind: "ServiceCIDRList".into(),
+        plural: "servicecidrs".into(),
+        namespaced: false,
+        storage_prefix: "servicecidrs".into(),
+        ..core("ServiceCIDR", "servicecidrs", false, "servicecidrs", true)
+    };
+    ensure(
+        registry,
+        &cidrs,
+        None,
+        json!({ "apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+          "metadata": { "name": "kubernetes" },
+          "spec": { "cidrs": [registry.service_ranges.cidr()] } }),
     )
     .await?;
     let endpoints = core("Endpoints", "endpoints", true, "services/endpoints", false);

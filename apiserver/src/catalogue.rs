@@ -41,6 +41,7 @@ fn resource_of(info: &ResourceInfo) -> Resource {
         namespaced: info.namespaced,
         storage_prefix: info.storage_prefix.clone(),
         has_status: info.subresource("status").is_some(),
+        verbs: info.verbs.clone(),
     }
 }
 

@@ -1,16 +1,19 @@
 //! rkube's API server: request info, the generic registry, per-kind
 //! strategies, and the HTTP layer.
 
+pub mod allocation;
 pub mod bootstrap;
 pub mod catalogue;
 pub mod defaults;
 pub mod fields;
 pub mod http_util;
 pub mod meta;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod registry;
 pub mod request;
+pub mod scale;
 pub mod server;
 pub mod status;
 pub mod strategy;

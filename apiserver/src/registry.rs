@@ -25,6 +25,8 @@ pub struct Resource {
     pub namespaced: bool,
     pub storage_prefix: String,
     pub has_status: bool,
+    /// The verbs the resource serves (empty: all).
+    pub verbs: Vec<String>,
 }
 
 impl Resource {
@@ -90,6 +92,11 @@ pub struct WatchEvent {
 
 pub struct Registry {
     pub store: Arc<dyn Storage>,
+    pub service_ranges: crate::allocation::ServiceRanges,
+}
+
+fn is_service(r: &Resource) -> bool {
+    r.group.is_empty() && r.plural == "services"
 }
 
 fn storage_err(r: &Resource, name: &str, e: StorageError) -> ApiError {
@@ -167,7 +174,10 @@ fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
 
 impl Registry {
     pub fn new(store: Arc<dyn Storage>) -> Self {
-        Registry { store }
+        Registry {
+            store,
+            service_ranges: Default::default(),
+        }
     }
 
     fn ttl(r: &Resource) -> Option<Duration> {
@@ -279,11 +289,30 @@ impl Registry {
             }
             return Ok(obj);
         }
-        let kv = self
-            .store
-            .create(&key, encode(&obj)?, Self::ttl(r))
-            .await
-            .map_err(|e| storage_err(r, &name, e))?;
+        let reserved = if is_service(r) {
+            let ns = namespace.unwrap_or_default();
+            Some(
+                crate::allocation::allocate(
+                    self.store.as_ref(),
+                    &self.service_ranges,
+                    &mut obj,
+                    ns,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let created = self.store.create(&key, encode(&obj)?, Self::ttl(r)).await;
+        let kv = match created {
+            Ok(kv) => kv,
+            Err(e) => {
+                if let Some(reserved) = reserved {
+                    reserved.release(self.store.as_ref()).await;
+                }
+                return Err(storage_err(r, &name, e));
+            }
+        };
         meta::set_resource_version(&mut obj, kv.mod_revision);
         Ok(obj)
     }
@@ -483,24 +512,53 @@ impl Registry {
             return Ok(old);
         }
         // The last finalizer removed from an object being deleted deletes it.
-        if new.pointer("/metadata/deletionTimestamp").is_some() && meta::finalizers(&new).is_empty()
+        if new.pointer("/metadata/deletionTimestamp").is_some()
+            && meta::finalizers(&new).is_empty()
+            && !crate::strategy::spec_finalizers(r, &new)
         {
             if !dry_run {
                 self.store
                     .delete(&key, Some(expected))
                     .await
                     .map_err(|e| storage_err(r, name, e))?;
+                if is_service(r) {
+                    crate::allocation::release(self.store.as_ref(), &old).await;
+                }
             }
             return Ok(new);
         }
         if dry_run {
             return Ok(new);
         }
-        let kv = self
+        let reserved = if is_service(r) && subresource.is_none() {
+            Some(
+                crate::allocation::update(
+                    self.store.as_ref(),
+                    &self.service_ranges,
+                    &old,
+                    &mut new,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let updated = self
             .store
             .update(&key, encode(&new)?, expected, Self::ttl(r))
-            .await
-            .map_err(|e| storage_err(r, name, e))?;
+            .await;
+        let kv = match updated {
+            Ok(kv) => kv,
+            Err(e) => {
+                if let Some(reserved) = reserved {
+                    reserved.release(self.store.as_ref()).await;
+                }
+                return Err(storage_err(r, name, e));
+            }
+        };
+        if reserved.is_some() {
+            crate::allocation::release_dropped(self.store.as_ref(), &old, &new).await;
+        }
         meta::set_resource_version(&mut new, kv.mod_revision);
         Ok(new)
     }
@@ -560,7 +618,8 @@ impl Registry {
                 _ => {}
             }
             let graceful = crate::strategy::grace_period(r, &obj, opts.grace_period_seconds);
-            if finalizers.is_empty() && graceful.is_none()
+            let held = crate::strategy::spec_finalizers(r, &obj);
+            if finalizers.is_empty() && !held && graceful.is_none()
                 || obj.pointer("/metadata/deletionTimestamp").is_some()
                     && finalizers.is_empty()
                     && graceful == Some(0)
@@ -569,7 +628,12 @@ impl Registry {
                     return Ok(obj);
                 }
                 match self.store.delete(&key, Some(kv.mod_revision)).await {
-                    Ok(_) => return Ok(obj),
+                    Ok(_) => {
+                        if is_service(r) {
+                            crate::allocation::release(self.store.as_ref(), &obj).await;
+                        }
+                        return Ok(obj);
+                    }
                     Err(StorageError::Conflict { .. }) => continue,
                     Err(e) => return Err(storage_err(r, name, e)),
                 }

@@ -51,6 +51,7 @@ pub struct ApiServer {
     pub registry: Registry,
     pub catalogue: Arc<dyn Catalogue>,
     pub caches: WatchCaches,
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub const VERSION: &str = "v1.36.0";
@@ -79,6 +80,7 @@ impl ApiServer {
             registry: Registry::new(store.clone()),
             catalogue,
             caches: WatchCaches::new(store),
+            metrics: Default::default(),
         }
     }
 
@@ -104,7 +106,28 @@ impl ApiServer {
         if user.is_none() {
             return error_response(&ApiError::unauthorized());
         }
+        if path == "/metrics" {
+            return http_util::bytes_response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.render().into_bytes(),
+            );
+        }
+        let started = std::time::Instant::now();
         let info = request::parse(&method, &path, &query);
+        let resp = self.route(req, &info, &query).await;
+        self.metrics
+            .observe(&info, resp.status().as_u16(), started.elapsed());
+        resp
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        info: &RequestInfo,
+        query: &str,
+    ) -> Response<Body> {
+        let method = req.method().clone();
         let accept = req
             .headers()
             .get(header::ACCEPT)
@@ -125,7 +148,7 @@ impl ApiServer {
                 None => error_response(&ApiError::path_not_found()),
             };
         }
-        match self.resource_request(req, &info, &query).await {
+        match self.resource_request(req, info, query).await {
             Ok(resp) => resp,
             Err(e) => error_response(&e),
         }
@@ -158,10 +181,23 @@ impl ApiServer {
         {
             return Err(ApiError::path_not_found());
         }
-        if matches!(sub, Some(s) if s != "status") {
+        if sub == Some("scale") {
+            return self.scale(req, &r, ns, info, &q).await;
+        }
+        if matches!(sub, Some(s) if s != "status" && s != "finalize") {
             return Err(ApiError::not_implemented(&format!(
                 "the {} subresource",
                 sub.unwrap_or_default()
+            )));
+        }
+        if sub.is_none() && !r.verbs.is_empty() && !r.verbs.iter().any(|v| v == info.verb) {
+            return Err(ApiError::method_not_allowed());
+        }
+        if r.storage_prefix.is_empty() {
+            // Review and virtual resources come with the security issue.
+            return Err(ApiError::not_implemented(&format!(
+                "{}.{}",
+                r.plural, r.group
             )));
         }
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
@@ -244,6 +280,53 @@ impl ApiServer {
             }
             _ => Err(ApiError::method_not_allowed()),
         }
+    }
+
+    async fn scale(
+        &self,
+        req: Request<Incoming>,
+        r: &Resource,
+        ns: Option<&str>,
+        info: &RequestInfo,
+        q: &HashMap<String, String>,
+    ) -> Result<Response<Body>, ApiError> {
+        let name = info.name.as_deref().unwrap_or_default();
+        let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let scale = match info.verb {
+            "get" => crate::scale::to_scale(&self.registry.get(r, ns, name).await?),
+            "update" => {
+                let body = read_body(req, content_type.as_deref()).await?;
+                crate::scale::write(&self.registry, r, ns, name, &body, dry_run).await?
+            }
+            "patch" => {
+                let media = content_type
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                if media != "application/merge-patch+json" {
+                    return Err(ApiError::new(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json",
+                    ));
+                }
+                let patch = read_body(req, Some("application/json")).await?;
+                let mut current = crate::scale::to_scale(&self.registry.get(r, ns, name).await?);
+                json_merge(&mut current, &patch);
+                crate::scale::write(&self.registry, r, ns, name, &current, dry_run).await?
+            }
+            _ => return Err(ApiError::method_not_allowed()),
+        };
+        Ok(json_response(StatusCode::OK, &scale))
     }
 
     fn filter(

@@ -90,6 +90,18 @@ pub fn prepare_update(
     mut new: Value,
     subresource: Option<&str>,
 ) -> Value {
+    if subresource == Some("finalize") {
+        // A namespace's finalize changes only spec.finalizers.
+        let mut merged = old.clone();
+        merged["spec"]["finalizers"] = new
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
+        if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
+            meta_mut(&mut merged).insert("resourceVersion".into(), json!(rv));
+        }
+        return merged;
+    }
     if subresource == Some("status") {
         // A status update changes only the status.
         let mut merged = old.clone();
@@ -169,6 +181,18 @@ pub fn grace_period(r: &Resource, obj: &Value, requested: Option<i64>) -> Option
         return (grace > 0).then_some(grace).or(Some(0)).filter(|g| *g > 0);
     }
     None
+}
+
+/// Finalizers outside `metadata.finalizers` that hold a deletion: a
+/// namespace's `spec.finalizers`, which the namespace controller clears
+/// through the `finalize` subresource once the namespace is empty.
+pub fn spec_finalizers(r: &Resource, obj: &Value) -> bool {
+    r.group.is_empty()
+        && r.plural == "namespaces"
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
 }
 
 pub fn prepare_delete(r: &Resource, obj: &mut Value) {

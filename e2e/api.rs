@@ -1,0 +1,349 @@
+//! API server core behaviours through kubectl and kube-rs: discovery,
+//! allocation, subresources, deletion, errors.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::harness::Cluster;
+
+/// (resource, apiVersion, namespaced, kind) of every resource a default
+/// v1.36 cluster lists in `kubectl api-resources`: GA versions, the
+/// preferred (highest) one per group, from the upstream OpenAPI document.
+fn expected_api_resources() -> Option<BTreeSet<(String, String, bool, String)>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/kubernetes-openapi-v2.json"
+    );
+    let Ok(text) = std::fs::read_to_string(path) else {
+        assert!(std::env::var("CI").is_err(), "{path} is missing");
+        return None;
+    };
+    let doc: Value = serde_json::from_str(&text).ok()?;
+    let mut found = BTreeSet::new();
+    for (p, ops) in doc["paths"].as_object()? {
+        let parts: Vec<&str> = p.trim_matches('/').split('/').collect();
+        let (group, version, rest) = match parts.as_slice() {
+            ["api", v, rest @ ..] => ("", *v, rest.to_vec()),
+            ["apis", g, v, rest @ ..] => (*g, *v, rest.to_vec()),
+            _ => continue,
+        };
+        let ga = version.starts_with('v') && version[1..].chars().all(|c| c.is_ascii_digit());
+        if !ga || rest.first() == Some(&"watch") {
+            continue;
+        }
+        let (plural, namespaced) = match rest.as_slice() {
+            ["namespaces", "{namespace}", plural] => (*plural, true),
+            [plural] if *plural != "namespaces" || group.is_empty() => (*plural, false),
+            _ => continue,
+        };
+        let gvk = ops
+            .as_object()?
+            .values()
+            .find_map(|op| op.get("x-kubernetes-group-version-kind"));
+        let Some(kind) = gvk.and_then(|g| g["kind"].as_str()) else {
+            continue;
+        };
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        found.insert((plural.to_owned(), api_version, namespaced, kind.to_owned()));
+    }
+    // A cluster-scoped listing of a namespaced resource also matches `[plural]`.
+    let namespaced: BTreeSet<(String, String)> = found
+        .iter()
+        .filter(|r| r.2)
+        .map(|r| (r.0.clone(), r.1.clone()))
+        .collect();
+    found.retain(|r| r.2 || !namespaced.contains(&(r.0.clone(), r.1.clone())));
+    // Only the preferred (highest) version of each group.
+    let version_of = |api: &str| {
+        api.rsplit('/')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('v')
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    let group_of = |api: &str| {
+        if api.contains('/') {
+            api.split('/').next().unwrap_or("").to_owned()
+        } else {
+            String::new()
+        }
+    };
+    let mut best: std::collections::BTreeMap<String, u32> = Default::default();
+    for r in &found {
+        let e = best.entry(group_of(&r.1)).or_default();
+        *e = (*e).max(version_of(&r.1));
+    }
+    found.retain(|r| best.get(&group_of(&r.1)) == Some(&version_of(&r.1)));
+    Some(found)
+}
+
+#[tokio::test]
+async fn kubectl_api_resources_lists_the_v1_36_set() {
+    let Some(expected) = expected_api_resources() else {
+        return;
+    };
+    let c = Cluster::up().await;
+    let out = c.kubectl_ok(&["api-resources", "--no-headers"]);
+    let mut got = BTreeSet::new();
+    for line in out.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // NAME [SHORTNAMES] APIVERSION NAMESPACED KIND
+        let (name, api, namespaced, kind) = match cols.len() {
+            4 => (cols[0], cols[1], cols[2], cols[3]),
+            5 => (cols[0], cols[2], cols[3], cols[4]),
+            _ => panic!("unexpected line {line:?}"),
+        };
+        got.insert((
+            name.to_owned(),
+            api.to_owned(),
+            namespaced == "true",
+            kind.to_owned(),
+        ));
+    }
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
+    for (name, short) in [
+        ("pods", "po"),
+        ("services", "svc"),
+        ("deployments", "deploy"),
+        ("namespaces", "ns"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
+        assert!(line.split_whitespace().nth(1) == Some(short), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_and_node_ports() {
+    let c = Cluster::up().await;
+    c.kubectl_ok(&["create", "service", "nodeport", "np", "--tcp=80:8080"]);
+    let svc: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "svc", "np", "-o", "json"])).unwrap();
+    let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_owned();
+    assert!(ip.starts_with("10."), "{ip}");
+    let port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    assert!((30000..=32767).contains(&port), "{port}");
+    // The address is an IPAddress object owned by the service.
+    let addr: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "ipaddress", &ip, "-o", "json"])).unwrap();
+    assert_eq!(addr["spec"]["parentRef"]["name"], "np");
+    // The kubernetes service holds the first address.
+    let k: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "svc", "kubernetes", "-o", "json"])).unwrap();
+    assert_eq!(k["spec"]["clusterIP"], "10.96.0.1");
+    let taken = c.kubectl_with_input(
+        &["create", "-f", "-"],
+        Some(r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"dup"},"spec":{"clusterIP":"10.96.0.1","ports":[{"port":80}]}}"#),
+    );
+    let err = String::from_utf8_lossy(&taken.stderr);
+    assert!(err.contains("provided IP is already allocated"), "{err}");
+    c.kubectl_ok(&["delete", "svc", "np"]);
+    assert!(
+        !c.kubectl(&["get", "ipaddress", &ip]).status.success(),
+        "released"
+    );
+}
+
+#[tokio::test]
+async fn scale_subresource_and_generation() {
+    let c = Cluster::up().await;
+    c.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox",
+        "--replicas=2",
+    ]);
+    c.kubectl_ok(&["scale", "deployment", "web", "--replicas=4"]);
+    let d: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
+    assert_eq!(d["spec"]["replicas"], 4);
+    assert_eq!(d["metadata"]["generation"], 2);
+    // Defaults as upstream.
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "Always"
+    );
+    let scale: Value = serde_json::from_str(&c.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+    ]))
+    .unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 4);
+    assert_eq!(scale["status"]["selector"], "app=web");
+}
+
+#[tokio::test]
+async fn namespace_deletion_marks_it_terminating_and_refuses_new_content() {
+    let c = Cluster::up().await;
+    c.kubectl_ok(&["create", "namespace", "doomed"]);
+    c.kubectl_ok(&["delete", "namespace", "doomed", "--wait=false"]);
+    let ns: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "ns", "doomed", "-o", "json"])).unwrap();
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert!(ns["metadata"]["deletionTimestamp"].is_string());
+    let out = c.kubectl(&["create", "configmap", "late", "-n", "doomed"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("because it is being terminated"), "{err}");
+}
+
+#[tokio::test]
+async fn invalid_objects_are_rejected_with_upstream_messages() {
+    let c = Cluster::up().await;
+    let out = c.kubectl_with_input(
+        &["create", "-f", "-"],
+        Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain"#),
+        "{err}"
+    );
+    let out = c.kubectl_with_input(
+        &["create", "-f", "-"],
+        Some(r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c"}]}}"#),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.containers[0].image: Required value"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_and_graceful_pod_deletion() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": { "name": "held", "finalizers": ["example.com/hold"] }
+    }))
+    .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let held = cms.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    // Removing the last finalizer completes the deletion.
+    let mut released = held.clone();
+    released.metadata.finalizers = None;
+    cms.replace("held", &PostParams::default(), &released)
+        .await
+        .unwrap();
+    assert!(cms.get_opt("held").await.unwrap().is_none());
+
+    // A pod bound to a node waits for its kubelet; grace 0 deletes at once.
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "p" },
+        "spec": { "nodeName": "node-1", "containers": [{ "name": "c", "image": "busybox" }] }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    pods.delete("p", &DeleteParams::default()).await.unwrap();
+    let terminating = pods.get("p").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, Some(30));
+    pods.delete("p", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert!(pods.get_opt("p").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn bad_requests_get_upstream_errors() {
+    let c = Cluster::up().await;
+    let raw = |args: &[&str]| {
+        let out = c.kubectl(args);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Malformed JSON is a 400.
+    let err = raw(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps",
+        "-f",
+        "/dev/null",
+    ]);
+    assert!(
+        err.contains("BadRequest") || err.contains("400") || err.contains("unrecognized"),
+        "{err}"
+    );
+    // Unknown paths are 404s.
+    let err = raw(&["get", "--raw", "/api/v1/nonsense"]);
+    assert!(
+        err.contains("NotFound")
+            || err.contains("the server could not find the requested resource"),
+        "{err}"
+    );
+    // Metrics count requests.
+    let metrics = c.kubectl_ok(&["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("apiserver_request_total{"), "{metrics}");
+    assert!(
+        metrics.contains("apiserver_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_and_generate_name() {
+    let c = Cluster::up().await;
+    let out = c.kubectl_ok(&[
+        "create",
+        "configmap",
+        "dry",
+        "--dry-run=server",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(out.trim(), "configmap/dry");
+    assert!(!c.kubectl(&["get", "configmap", "dry"]).status.success());
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client().await);
+    let cm: ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "generateName": "gen-" } })).unwrap();
+    let made = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let name = made.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+}
+
+#[tokio::test]
+async fn kubectl_get_watch_and_tables() {
+    let c = Cluster::up().await;
+    c.kubectl_ok(&["create", "configmap", "first", "--from-literal=a=b"]);
+    let mut child = std::process::Command::new("kubectl")
+        .args(["get", "configmaps", "-w", "--request-timeout=5s"])
+        .env("KUBECONFIG", c.kubeconfig())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    c.kubectl_ok(&["create", "configmap", "second", "--from-literal=a=b"]);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("NAME") && text.contains("DATA"), "{text}");
+    assert!(text.contains("first") && text.contains("second"), "{text}");
+    let all = c.kubectl_ok(&["get", "all"]);
+    assert!(all.contains("service/kubernetes"), "{all}");
+    let wide = c.kubectl_ok(&["get", "svc", "-o", "wide"]);
+    assert!(wide.contains("SELECTOR"), "{wide}");
+}
