@@ -150,6 +150,19 @@ fn value(i: u64) -> Bytes {
     Bytes::from(v)
 }
 
+/// Bytes this process has caused to be written to disk so far.
+fn disk_write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("write_bytes:")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
 async fn writes_per_sec(t: &Arc<dyn Target>, run: &str, writers: usize, secs: f64) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -278,7 +291,16 @@ async fn main() {
         let tag = format!("t{i}");
         let w1 = writes_per_sec(t, &format!("{tag}-1"), 1, secs).await;
         let w16 = writes_per_sec(t, &format!("{tag}-16"), 16, secs).await;
+        let before = (disk_write_bytes(), Instant::now());
         let w64 = writes_per_sec(t, &format!("{tag}-64"), 64, secs).await;
+        let written = disk_write_bytes().saturating_sub(before.0) as f64;
+        let ops = w64 * before.1.elapsed().as_secs_f64();
+        if i == 0 && ops > 0.0 {
+            eprintln!(
+                "{name}: {:.1} KiB written to disk per write at x64",
+                written / ops / 1024.0
+            );
+        }
         let range = range_ms(t, &tag).await;
         let (p50, p99) = watch_latency(t, &tag).await;
         println!(

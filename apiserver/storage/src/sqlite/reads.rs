@@ -104,7 +104,10 @@ pub(crate) fn get(
     let tx = conn.transaction().map_err(sql)?;
     let (rev, latest) = read_revision(&tx, revision)?;
     let current = tx
-        .prepare_cached("SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key = ?1")
+        .prepare_cached(
+            "SELECT k.key, l.value, k.create_rev, k.mod_rev, k.version FROM kv AS k \
+             JOIN log AS l ON l.rev = k.mod_rev WHERE k.key = ?1",
+        )
         .map_err(sql)?
         .query_row([key.as_bytes()], kv_row)
         .optional()
@@ -135,8 +138,9 @@ pub(crate) fn range(conn: &mut Connection, req: &RangeRequest) -> Result<RangeRe
     };
     let mut kvs: Vec<KeyValue> = tx
         .prepare_cached(
-            "SELECT key, value, create_rev, mod_rev, version FROM kv \
-             WHERE key >= ?1 AND key < ?2 AND mod_rev <= ?3 ORDER BY key LIMIT ?4",
+            "SELECT k.key, l.value, k.create_rev, k.mod_rev, k.version FROM kv AS k \
+             JOIN log AS l ON l.rev = k.mod_rev \
+             WHERE k.key >= ?1 AND k.key < ?2 AND k.mod_rev <= ?3 ORDER BY k.key LIMIT ?4",
         )
         .map_err(sql)?
         .query_map(rusqlite::params![start, end, rev, fetch], kv_row)

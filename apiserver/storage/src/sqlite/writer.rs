@@ -77,17 +77,20 @@ fn sql_err(e: rusqlite::Error) -> StorageError {
 
 /// Reads the current row of a key.
 fn current(tx: &Transaction, key: &str) -> rusqlite::Result<Option<KeyValue>> {
-    tx.prepare_cached("SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?1")?
-        .query_row([key.as_bytes()], |r| {
-            Ok(KeyValue {
-                key: key.to_owned(),
-                value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
-                create_revision: r.get(1)?,
-                mod_revision: r.get(2)?,
-                version: r.get(3)?,
-            })
+    tx.prepare_cached(
+        "SELECT l.value, k.create_rev, k.mod_rev, k.version FROM kv AS k \
+         JOIN log AS l ON l.rev = k.mod_rev WHERE k.key = ?1",
+    )?
+    .query_row([key.as_bytes()], |r| {
+        Ok(KeyValue {
+            key: key.to_owned(),
+            value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
+            create_revision: r.get(1)?,
+            mod_revision: r.get(2)?,
+            version: r.get(3)?,
         })
-        .optional()
+    })
+    .optional()
 }
 
 impl Writer {
@@ -232,7 +235,10 @@ fn apply(
             value,
             expires_at,
         } => {
-            if current(tx, key)?.is_some() {
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM kv WHERE key = ?1")?
+                .exists([key.as_bytes()])?;
+            if exists {
                 return Ok(Err(StorageError::AlreadyExists { key: key.clone() }));
             }
             let new = *rev + 1;
@@ -363,14 +369,13 @@ fn put(
     prev_rev: Option<Revision>,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT INTO kv(key, value, create_rev, mod_rev, version, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(key) DO UPDATE SET \
-         value = excluded.value, mod_rev = excluded.mod_rev, version = excluded.version, \
+        "INSERT INTO kv(key, create_rev, mod_rev, version, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET \
+         mod_rev = excluded.mod_rev, version = excluded.version, \
          expires_at = excluded.expires_at",
     )?
     .execute(params![
         kv.key.as_bytes(),
-        kv.value.as_ref(),
         kv.create_revision,
         kv.mod_revision,
         kv.version,
