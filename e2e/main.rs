@@ -3,4 +3,12 @@
 
 mod api;
 mod basics;
+mod conformance_chunking;
+mod conformance_core;
+mod conformance_discovery;
+mod conformance_events;
+mod conformance_namespaces;
+mod conformance_services;
+mod conformance_util;
+mod conformance_watch;
 mod harness;

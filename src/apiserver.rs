@@ -111,6 +111,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
         other => other,
     });
+    server
+        .mark_started()
+        .await
+        .context("reading the store's revision")?;
     bootstrap::ensure_system_objects(
         &server.registry,
         &flags.service_cluster_ip_range,

@@ -20,7 +20,7 @@ use crate::negotiate::{self, Output};
 use crate::registry::{DeleteOptions, Filter, ListOptions, Registry, Resource};
 use crate::request::{self, RequestInfo};
 use crate::status::ApiError;
-use crate::watchcache::{WatchCaches, WatchItem, frame};
+use crate::watchcache::{CachedObject, WatchCaches, WatchItem, frame};
 
 /// Who sent a request, from their client certificate.
 #[derive(Clone, Debug)]
@@ -52,6 +52,9 @@ pub struct ApiServer {
     pub catalogue: Arc<dyn Catalogue>,
     pub caches: WatchCaches,
     pub metrics: crate::metrics::Metrics,
+    /// The store's revision when this server started: watches may resume
+    /// from here on (upstream's watch caches start then), older is 410.
+    pub started_at: std::sync::atomic::AtomicI64,
 }
 
 pub const VERSION: &str = "v1.36.0";
@@ -81,7 +84,21 @@ impl ApiServer {
             catalogue,
             caches: WatchCaches::new(store),
             metrics: Default::default(),
+            started_at: Default::default(),
         }
+    }
+
+    /// Records the revision history is kept from; call once at start.
+    pub async fn mark_started(&self) -> Result<(), ApiError> {
+        let rev = self
+            .registry
+            .store
+            .current_revision()
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.started_at
+            .store(rev, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     pub async fn handle(
@@ -516,7 +533,35 @@ impl ApiServer {
                 Some(rv)
             }
         };
-        let items = cache.watch(r.key_prefix(ns), after, filter, send_initial == Some(true))?;
+        let items = match cache.watch(
+            r.key_prefix(ns),
+            after,
+            filter.clone(),
+            send_initial == Some(true),
+        ) {
+            Ok(items) => items.boxed(),
+            // Older than the cache's window: replay from storage while the
+            // store still has that history (410 once it is compacted).
+            Err(e)
+                if e.code == 410
+                    && after.is_some_and(|a| {
+                        a >= self.started_at.load(std::sync::atomic::Ordering::Relaxed)
+                    }) =>
+            {
+                let rv = after.unwrap_or_default().to_string();
+                let events = self.registry.watch(r, ns, Some(&rv), filter).await?;
+                events
+                    .map(|ev| match ev {
+                        Ok(ev) => WatchItem::Event(
+                            ev.kind,
+                            Arc::new(CachedObject::from_object(ev.object)),
+                        ),
+                        Err(e) => WatchItem::Error(e.to_status()),
+                    })
+                    .boxed()
+            }
+            Err(e) => return Err(e),
+        };
         let timeout = q
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok())
@@ -545,6 +590,9 @@ impl ApiServer {
                     ),
                     _ => frame(kind, &obj.json),
                 },
+                WatchItem::Error(status) => {
+                    frame("ERROR", &serde_json::to_vec(&status).unwrap_or_default())
+                }
                 WatchItem::InitialEventsEnd(rev) => {
                     let bookmark = json!({
                         "kind": r.kind,

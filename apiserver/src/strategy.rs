@@ -103,13 +103,30 @@ pub fn prepare_update(
         return merged;
     }
     if subresource == Some("status") {
-        // A status update changes only the status.
-        let mut merged = old.clone();
-        merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
-        if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
-            meta_mut(&mut merged).insert("resourceVersion".into(), json!(rv));
+        // A status update keeps the old spec (every field but metadata and
+        // status), as upstream's status strategies; metadata changes such as
+        // annotations still apply, except workloads' labels and owners.
+        if let (Some(n), Some(o)) = (new.as_object_mut(), old.as_object()) {
+            n.retain(|k, _| matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"));
+            for (k, v) in o {
+                if !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind") {
+                    n.insert(k.clone(), v.clone());
+                }
+            }
         }
-        return merged;
+        let keep: &[&str] = if r.group == "apps" {
+            &["labels", "ownerReferences"]
+        } else {
+            &["ownerReferences"]
+        };
+        let old_meta = meta::obj_meta(old).cloned().unwrap_or_default();
+        let m = meta_mut(&mut new);
+        for field in keep {
+            match old_meta.get(*field) {
+                Some(v) => m.insert(field.to_string(), v.clone()),
+                None => m.remove(*field),
+            };
+        }
     }
     let old_meta = meta::obj_meta(old).cloned().unwrap_or_default();
     let m = meta_mut(&mut new);

@@ -32,6 +32,17 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
+    /// An object from elsewhere (a storage watch), serialized as it is.
+    pub fn from_object(value: Value) -> Self {
+        let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        CachedObject {
+            key: String::new(),
+            rv: 0,
+            value,
+            json,
+        }
+    }
+
     fn new(key: String, rv: Revision, mut value: Value) -> Self {
         meta::set_resource_version(&mut value, rv);
         let json = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
@@ -355,6 +366,8 @@ pub enum WatchItem {
     Event(&'static str, Arc<CachedObject>),
     /// The bookmark that ends `sendInitialEvents`, at this revision.
     InitialEventsEnd(Revision),
+    /// An ERROR event carrying this Status.
+    Error(Value),
 }
 
 /// What one watcher gets for an event, given its filter: changes that
