@@ -264,7 +264,7 @@ async fn watchers_should_receive_events_on_concurrent_watches_in_same_order() {
                     .await
                     .unwrap();
                     present[k] = true;
-                } else if i % 3 == 0 {
+                } else if i.is_multiple_of(3) {
                     cms.delete(&name, &DeleteParams::default()).await.unwrap();
                     present[k] = false;
                 } else {
