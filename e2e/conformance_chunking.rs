@@ -126,7 +126,6 @@ async fn api_chunking_should_return_chunks_of_results_for_list_calls() {
 // Upstream waits for the API server's periodic etcd compaction; here the
 // test compacts etcd itself.
 #[tokio::test]
-#[ignore = "rkube: the 410 for an expired continue token has no inconsistent continue token in metadata.continue"]
 async fn api_chunking_should_support_continue_listing_from_the_last_key_if_the_original_version_has_been_compacted_away()
  {
     let Some(c) = Cluster::up_on_etcd().await else {

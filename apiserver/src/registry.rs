@@ -163,7 +163,8 @@ fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
     let rv = v
         .get("rv")
         .and_then(Value::as_i64)
-        .filter(|r| *r > 0)
+        // -1: an inconsistent continuation, at the latest revision.
+        .filter(|r| *r > 0 || *r == -1)
         .ok_or_else(bad)?;
     let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
     if start.contains("..") || start.starts_with('/') {
@@ -345,7 +346,10 @@ impl Registry {
         let (mut revision, mut start) = match &opts.continue_token {
             Some(token) if !token.is_empty() => {
                 let (rv, start) = decode_continue(token)?;
-                (Some(rv), Some(format!("{prefix}{start}")))
+                (
+                    Some(rv).filter(|rv| *rv > 0),
+                    Some(format!("{prefix}{start}")),
+                )
             }
             _ => (None, None),
         };
@@ -400,9 +404,16 @@ impl Registry {
                 })
                 .await
                 .map_err(|e| match e {
-                    StorageError::Compacted { .. } if opts.continue_token.is_some() => ApiError::expired(
+                    StorageError::Compacted { .. } if opts.continue_token.is_some() => ApiError {
+                        // Upstream's inconsistent continue token: the same
+                        // start key at the latest revision.
+                        continue_token: start
+                            .as_deref()
+                            .map(|s| encode_continue(-1, s.strip_prefix(prefix.as_str()).unwrap_or(s))),
+                        ..ApiError::expired(
                         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
-                    ),
+                        )
+                    },
                     e => storage_err(r, "", e),
                 })?;
             revision = Some(page.revision);

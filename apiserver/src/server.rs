@@ -59,6 +59,9 @@ pub struct ApiServer {
 
 pub const VERSION: &str = "v1.36.0";
 
+/// How often watches that allow bookmarks get one.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
 fn version_info() -> Value {
     json!({
         "major": "1",
@@ -567,6 +570,7 @@ impl ApiServer {
             .and_then(|t| t.parse::<u64>().ok())
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(1800 + rand_secs(1800)));
+        let (kind, api_version) = (r.kind.clone(), r.api_version());
         let r = r.clone();
         let mut first_table = true;
         let frames = items.map(move |item| {
@@ -610,7 +614,32 @@ impl ApiServer {
             };
             Ok::<_, std::convert::Infallible>(Frame::data(bytes))
         });
-        let frames = frames.take_until(tokio::time::sleep(timeout));
+        // With allowWatchBookmarks, a BOOKMARK at the cache's revision every
+        // minute (as upstream), so idle watchers can resume without a relist.
+        let bookmarks = if q.get("allowWatchBookmarks").map(String::as_str) == Some("true") {
+            let cache = cache.clone();
+            let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+                tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+                BOOKMARK_INTERVAL,
+            ));
+            ticks
+                .map(move |_| {
+                    let bookmark = json!({
+                        "kind": kind,
+                        "apiVersion": api_version,
+                        "metadata": { "resourceVersion": cache.revision().to_string() },
+                    });
+                    Ok::<_, std::convert::Infallible>(Frame::data(frame(
+                        "BOOKMARK",
+                        &serde_json::to_vec(&bookmark).unwrap_or_default(),
+                    )))
+                })
+                .boxed()
+        } else {
+            futures::stream::pending().boxed()
+        };
+        let frames =
+            futures::stream::select(frames, bookmarks).take_until(tokio::time::sleep(timeout));
         let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

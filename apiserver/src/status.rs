@@ -9,6 +9,8 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// The Status's `metadata.continue` (an expired list's way on).
+    pub continue_token: Option<String>,
 }
 
 /// `configmaps` for the core group, `deployments.apps` otherwise: upstream's
@@ -36,6 +38,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -226,7 +229,10 @@ impl ApiError {
         let mut s = json!({
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": match &self.continue_token {
+                Some(token) => json!({ "continue": token }),
+                None => json!({}),
+            },
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
