@@ -217,7 +217,6 @@ async fn events_api_should_delete_a_collection_of_events() {
 // core Events with renamed fields: note/message, regarding/involvedObject,
 // reportingController/reportingComponent, deprecatedCount/count, ...).
 #[tokio::test]
-#[ignore = "rkube: no conversion between core/v1 and events.k8s.io/v1 Events; objects come back in the version they were written"]
 async fn events_are_served_by_both_event_apis() {
     let c = Cluster::up().await;
     let client = c.client().await;

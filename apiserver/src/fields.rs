@@ -101,7 +101,16 @@ pub fn value(group: &str, resource: &str, obj: &Value, field: &str) -> String {
     else {
         return String::new();
     };
-    match obj.pointer(pointer) {
+    // events.k8s.io Events are filtered as stored, in core/v1 form (the
+    // watch cache), or as served: look at both names.
+    let stored = pointer
+        .replace("/regarding/", "/involvedObject/")
+        .replace("/reportingController", "/reportingComponent");
+    let found = obj
+        .pointer(pointer)
+        .filter(|v| !v.is_null())
+        .or_else(|| obj.pointer(&stored));
+    match found {
         Some(v) if !v.is_null() => text(v),
         _ => absent_default(field).unwrap_or_default().to_owned(),
     }

@@ -121,15 +121,15 @@ fn storage_err(r: &Resource, name: &str, e: StorageError) -> ApiError {
     }
 }
 
-fn decode(bytes: &[u8], rv: Revision) -> Result<Value, ApiError> {
+fn decode(r: &Resource, bytes: &[u8], rv: Revision) -> Result<Value, ApiError> {
     let mut obj: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::internal(format!("decoding stored object: {e}")))?;
     meta::set_resource_version(&mut obj, rv);
-    Ok(obj)
+    Ok(crate::conversion::from_storage(r, obj))
 }
 
-fn encode(obj: &Value) -> Result<Bytes, ApiError> {
-    let mut obj = obj.clone();
+fn encode(r: &Resource, obj: &Value) -> Result<Bytes, ApiError> {
+    let mut obj = crate::conversion::to_storage(r, obj.clone());
     // The revision is the resourceVersion; never store it in the value.
     meta_mut(&mut obj).remove("resourceVersion");
     serde_json::to_vec(&obj)
@@ -196,7 +196,7 @@ impl Registry {
         let Some(kv) = got.kv else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        let obj = decode(&kv.value, kv.mod_revision)?;
+        let obj = decode(r, &kv.value, kv.mod_revision)?;
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::forbidden(
                 &r.group,
@@ -304,7 +304,10 @@ impl Registry {
         } else {
             None
         };
-        let created = self.store.create(&key, encode(&obj)?, Self::ttl(r)).await;
+        let created = self
+            .store
+            .create(&key, encode(r, &obj)?, Self::ttl(r))
+            .await;
         let kv = match created {
             Ok(kv) => kv,
             Err(e) => {
@@ -330,7 +333,7 @@ impl Registry {
             .await
             .map_err(|e| storage_err(r, name, e))?;
         let kv = got.kv.ok_or_else(|| r.not_found(name))?;
-        decode(&kv.value, kv.mod_revision)
+        decode(r, &kv.value, kv.mod_revision)
     }
 
     /// Lists objects, filling each page up to the limit with objects that
@@ -421,7 +424,7 @@ impl Registry {
             let mut taken = 0;
             for kv in &page.kvs {
                 taken += 1;
-                let obj = decode(&kv.value, kv.mod_revision)?;
+                let obj = decode(r, &kv.value, kv.mod_revision)?;
                 if filter.as_ref().is_none_or(|f| f(&obj)) {
                     items.push(obj);
                     if opts.limit != 0 && items.len() == opts.limit {
@@ -511,7 +514,7 @@ impl Registry {
             }
             None => kv.mod_revision,
         };
-        let old = decode(&kv.value, kv.mod_revision)?;
+        let old = decode(r, &kv.value, kv.mod_revision)?;
         let mut new = crate::strategy::prepare_update(r, &old, obj, subresource);
         crate::strategy::validate_update(r, &new, &old)?;
         // Unchanged: no write, as upstream.
@@ -556,7 +559,7 @@ impl Registry {
         };
         let updated = self
             .store
-            .update(&key, encode(&new)?, expected, Self::ttl(r))
+            .update(&key, encode(r, &new)?, expected, Self::ttl(r))
             .await;
         let kv = match updated {
             Ok(kv) => kv,
@@ -591,7 +594,7 @@ impl Registry {
                 .await
                 .map_err(|e| storage_err(r, name, e))?;
             let kv = got.kv.ok_or_else(|| r.not_found(name))?;
-            let mut obj = decode(&kv.value, kv.mod_revision)?;
+            let mut obj = decode(r, &kv.value, kv.mod_revision)?;
             if let Some(uid) = &opts.precondition_uid
                 && meta::meta_str(&obj, "uid") != Some(uid.as_str())
             {
@@ -669,7 +672,7 @@ impl Registry {
             }
             match self
                 .store
-                .update(&key, encode(&obj)?, kv.mod_revision, Self::ttl(r))
+                .update(&key, encode(r, &obj)?, kv.mod_revision, Self::ttl(r))
                 .await
             {
                 Ok(kv) => {
@@ -705,7 +708,7 @@ impl Registry {
                     .await
                     .map_err(|e| storage_err(r, "", e))?;
                 for kv in list.kvs {
-                    let obj = decode(&kv.value, kv.mod_revision)?;
+                    let obj = decode(r, &kv.value, kv.mod_revision)?;
                     if filter.as_ref().is_none_or(|f| f(&obj)) {
                         initial.push(Ok(WatchEvent {
                             kind: "ADDED",
@@ -732,11 +735,11 @@ impl Registry {
                 };
                 let rev = event.kv.mod_revision;
                 let cur = match event.kind {
-                    EventKind::Put => Some(decode(&event.kv.value, rev)),
+                    EventKind::Put => Some(decode(&r, &event.kv.value, rev)),
                     EventKind::Delete => None,
                     EventKind::Progress => return None,
                 };
-                let prev = event.prev.as_ref().map(|p| decode(&p.value, rev));
+                let prev = event.prev.as_ref().map(|p| decode(&r, &p.value, rev));
                 let pass = |o: &Value| filter.as_ref().is_none_or(|f| f(o));
                 match (cur, prev) {
                     (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),

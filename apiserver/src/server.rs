@@ -447,7 +447,8 @@ impl ApiServer {
             return Ok(render_list(out, r, list));
         };
         let (items, rev) = cache.list(&r.key_prefix(ns), filter.as_ref());
-        if out == Output::Json {
+        let converts = crate::conversion::converts(r);
+        if out == Output::Json && !converts {
             // The cached bytes of every object, joined: no re-serialization.
             let head = format!(
                 "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rev}\"}},\"items\":[",
@@ -474,7 +475,10 @@ impl ApiServer {
             "kind": r.list_kind,
             "apiVersion": r.api_version(),
             "metadata": { "resourceVersion": rev.to_string() },
-            "items": items.iter().map(|o| o.value.clone()).collect::<Vec<_>>(),
+            "items": items
+                .iter()
+                .map(|o| crate::conversion::from_storage(r, o.value.clone()))
+                .collect::<Vec<_>>(),
         });
         Ok(render_list(out, r, list))
     }
@@ -573,27 +577,19 @@ impl ApiServer {
         let (kind, api_version) = (r.kind.clone(), r.api_version());
         let r = r.clone();
         let mut first_table = true;
+        let converts = crate::conversion::converts(&r);
         let frames = items.map(move |item| {
             let bytes = match item {
-                WatchItem::Event(kind, obj) => match out {
-                    Output::Table(include) => {
-                        let row = rkube_tables::row_table(
-                            &r.group,
-                            &r.plural,
-                            &obj.value,
-                            include,
-                            first_table,
-                            chrono::Utc::now(),
-                        );
-                        first_table = false;
-                        frame(kind, &serde_json::to_vec(&row).unwrap_or_default())
-                    }
-                    Output::Metadata => frame(
-                        kind,
-                        &serde_json::to_vec(&partial_metadata(&obj.value)).unwrap_or_default(),
-                    ),
-                    _ => frame(kind, &obj.json),
-                },
+                WatchItem::Event(kind, obj) if converts => {
+                    // Served in another version than stored: convert (and
+                    // serialize) per event.
+                    let served = CachedObject::from_object(crate::conversion::from_storage(
+                        &r,
+                        obj.value.clone(),
+                    ));
+                    event_bytes(out, &r, kind, &served, &mut first_table)
+                }
+                WatchItem::Event(kind, obj) => event_bytes(out, &r, kind, &obj, &mut first_table),
                 WatchItem::Error(status) => {
                     frame("ERROR", &serde_json::to_vec(&status).unwrap_or_default())
                 }
@@ -646,6 +642,35 @@ impl ApiServer {
             http::HeaderValue::from_static("application/json"),
         );
         Ok(resp)
+    }
+}
+
+/// One watch event line in the negotiated output.
+fn event_bytes(
+    out: Output,
+    r: &Resource,
+    kind: &str,
+    obj: &CachedObject,
+    first_table: &mut bool,
+) -> Bytes {
+    match out {
+        Output::Table(include) => {
+            let row = rkube_tables::row_table(
+                &r.group,
+                &r.plural,
+                &obj.value,
+                include,
+                *first_table,
+                chrono::Utc::now(),
+            );
+            *first_table = false;
+            frame(kind, &serde_json::to_vec(&row).unwrap_or_default())
+        }
+        Output::Metadata => frame(
+            kind,
+            &serde_json::to_vec(&partial_metadata(&obj.value)).unwrap_or_default(),
+        ),
+        _ => frame(kind, &obj.json),
     }
 }
 
