@@ -37,7 +37,6 @@ fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
 // [sig-node] ConfigMap should fail to create ConfigMap with empty key
 // [Conformance]
 #[tokio::test]
-#[ignore = "rkube: ConfigMap data keys are not validated; an empty key is accepted (201)"]
 async fn configmap_should_fail_to_create_configmap_with_empty_key() {
     let c = Cluster::up().await;
     let client = c.client().await;
@@ -126,7 +125,6 @@ async fn configmap_should_run_through_a_configmap_lifecycle() {
 // [sig-storage] ConfigMap should be immutable if `immutable` field is set
 // [Conformance]
 #[tokio::test]
-#[ignore = "rkube: `immutable: true` is not enforced on ConfigMaps; a data update succeeds"]
 async fn configmap_should_be_immutable_if_immutable_field_is_set() {
     let c = Cluster::up().await;
     let client = c.client().await;
@@ -203,7 +201,6 @@ async fn configmap_should_be_immutable_if_immutable_field_is_set() {
 // [sig-node] Secrets should fail to create secret due to empty secret key
 // [Conformance]
 #[tokio::test]
-#[ignore = "rkube: Secret data keys are not validated; an empty key is accepted (201)"]
 async fn secrets_should_fail_to_create_secret_due_to_empty_secret_key() {
     let c = Cluster::up().await;
     let client = c.client().await;
@@ -284,7 +281,6 @@ async fn secrets_should_patch_a_secret() {
 // [sig-storage] Secrets should be immutable if `immutable` field is set
 // [Conformance]
 #[tokio::test]
-#[ignore = "rkube: `immutable: true` is not enforced on Secrets; a data update succeeds"]
 async fn secrets_should_be_immutable_if_immutable_field_is_set() {
     let c = Cluster::up().await;
     let client = c.client().await;

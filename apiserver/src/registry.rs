@@ -515,6 +515,8 @@ impl Registry {
             None => kv.mod_revision,
         };
         let old = decode(r, &kv.value, kv.mod_revision)?;
+        // An unconditional update is checked as one at the stored revision.
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(expected.to_string()));
         let mut new = crate::strategy::prepare_update(r, &old, obj, subresource);
         crate::strategy::validate_update(r, &new, &old)?;
         // Unchanged: no write, as upstream.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::meta::{self, meta_mut};
 use crate::registry::Resource;
-use crate::status::{ApiError, FieldError};
+use crate::status::ApiError;
 
 /// Kinds whose spec changes bump `metadata.generation`.
 fn tracks_generation(r: &Resource) -> bool {
@@ -14,6 +14,10 @@ fn tracks_generation(r: &Resource) -> bool {
 }
 
 pub fn prepare_create(r: &Resource, obj: &mut Value) {
+    if r.group == "batch" && r.plural == "jobs" {
+        generate_job_selector(obj);
+    }
+    rkube_validation::default(&r.group, &r.plural, obj);
     if tracks_generation(r) {
         meta_mut(obj).insert("generation".into(), json!(1));
     } else {
@@ -27,8 +31,7 @@ pub fn prepare_create(r: &Resource, obj: &mut Value) {
             }
         }
         "pods" if r.group.is_empty() => {
-            obj["status"] =
-                json!({ "phase": "Pending", "qosClass": crate::defaults::qos_class(obj) });
+            obj["status"] = json!({ "phase": "Pending", "qosClass": qos_class(obj) });
         }
         _ if r.has_status => {
             if let Some(o) = obj.as_object_mut() {
@@ -37,39 +40,48 @@ pub fn prepare_create(r: &Resource, obj: &mut Value) {
         }
         _ => {}
     }
-    crate::defaults::apply(r, obj);
 }
 
-fn name_rule(r: &Resource) -> (fn(&str) -> bool, &'static str) {
-    match r.plural.as_str() {
-        "namespaces" | "services" => (
-            meta::is_dns_label,
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-        ),
-        _ => (
-            meta::is_dns_subdomain,
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-        ),
+/// A Job without `manualSelector` selects its pods by its uid, with the
+/// labels upstream adds to the template.
+fn generate_job_selector(obj: &mut Value) {
+    if obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true) {
+        return;
+    }
+    let uid = meta::meta_str(obj, "uid").unwrap_or_default().to_owned();
+    let name = meta::name(obj).unwrap_or_default().to_owned();
+    obj["spec"]["selector"] =
+        json!({ "matchLabels": { "batch.kubernetes.io/controller-uid": uid } });
+    let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels[k] = json!(v);
     }
 }
 
 pub fn validate_create(r: &Resource, obj: &Value) -> Result<(), ApiError> {
-    let name = meta::name(obj).unwrap_or_default();
-    let mut errs = Vec::new();
-    let (valid, message) = name_rule(r);
-    if !valid(name) {
-        errs.push(FieldError::invalid("metadata.name", json!(name), message));
-    }
-    errs.extend(crate::validation::validate(r, obj, None));
+    let errs = rkube_validation::validate_create(&r.group, &r.plural, obj);
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid(&r.group, &r.kind, name, &errs))
+        Err(ApiError::invalid(
+            &r.group,
+            &r.kind,
+            meta::name(obj).unwrap_or_default(),
+            &errs,
+        ))
     }
 }
 
 pub fn validate_update(r: &Resource, new: &Value, old: &Value) -> Result<(), ApiError> {
-    let errs = crate::validation::validate(r, new, Some(old));
+    let errs = rkube_validation::validate_update(&r.group, &r.plural, new, old);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -153,7 +165,7 @@ pub fn prepare_update(
             }
         }
     }
-    crate::defaults::apply(r, &mut new);
+    rkube_validation::default(&r.group, &r.plural, &mut new);
     if tracks_generation(r) {
         let changed = |v: &Value| {
             let mut v = v.clone();
@@ -215,5 +227,36 @@ pub fn spec_finalizers(r: &Resource, obj: &Value) -> bool {
 pub fn prepare_delete(r: &Resource, obj: &mut Value) {
     if r.group.is_empty() && r.plural == "namespaces" {
         obj["status"]["phase"] = json!("Terminating");
+    }
+}
+
+/// The pod's QoS class from its containers' requests and limits.
+pub fn qos_class(pod: &Value) -> &'static str {
+    let containers = pod.pointer("/spec/containers").and_then(Value::as_array);
+    let Some(containers) = containers else {
+        return "BestEffort";
+    };
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in containers {
+        let req = c.pointer("/resources/requests").and_then(Value::as_object);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        if req.is_some_and(|m| !m.is_empty()) || lim.is_some_and(|m| !m.is_empty()) {
+            any = true;
+        }
+        for res in ["cpu", "memory"] {
+            let l = lim.and_then(|m| m.get(res));
+            let r = req.and_then(|m| m.get(res)).or(l);
+            if l.is_none() || r != l {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
     }
 }
