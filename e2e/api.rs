@@ -347,3 +347,60 @@ async fn kubectl_get_watch_and_tables() {
     let wide = c.kubectl_ok(&["get", "svc", "-o", "wide"]);
     assert!(wide.contains("SELECTOR"), "{wide}");
 }
+
+#[tokio::test]
+async fn kubectl_describes_everyday_kinds() {
+    let c = Cluster::up().await;
+    c.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=user=admin",
+    ]);
+    c.kubectl_ok(&["create", "service", "clusterip", "api", "--tcp=8080:80"]);
+    c.kubectl_ok(&["create", "deployment", "api", "--image=busybox"]);
+    c.kubectl_ok(&["create", "namespace", "team"]);
+    let secret = c.kubectl_ok(&["describe", "secret", "creds"]);
+    assert!(
+        secret.contains("Type:  Opaque") && secret.contains("user:  5 bytes"),
+        "{secret}"
+    );
+    let svc = c.kubectl_ok(&["describe", "service", "api"]);
+    assert!(
+        svc.contains("Type:                     ClusterIP") || svc.contains("ClusterIP"),
+        "{svc}"
+    );
+    assert!(svc.contains("8080/TCP"), "{svc}");
+    let deploy = c.kubectl_ok(&["describe", "deployment", "api"]);
+    assert!(
+        deploy.contains("StrategyType:           RollingUpdate"),
+        "{deploy}"
+    );
+    assert!(
+        deploy.contains("25% max unavailable, 25% max surge"),
+        "{deploy}"
+    );
+    let ns = c.kubectl_ok(&["describe", "namespace", "team"]);
+    assert!(ns.contains("Status:       Active"), "{ns}");
+    let listed = c.kubectl_ok(&[
+        "get",
+        "secrets,services,deployments,namespaces",
+        "-o",
+        "name",
+    ]);
+    for name in [
+        "secret/creds",
+        "service/api",
+        "deployment.apps/api",
+        "namespace/team",
+    ] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    c.kubectl_ok(&["delete", "secret/creds", "service/api", "deployment/api"]);
+    let gone = c.kubectl_ok(&["get", "secrets,services,deployments", "-o", "name"]);
+    assert!(
+        !gone.contains("creds") && !gone.contains("service/api"),
+        "{gone}"
+    );
+}

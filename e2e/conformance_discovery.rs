@@ -246,7 +246,6 @@ async fn kubectl_version_should_check_is_all_data_is_printed() {
 // [sig-api-machinery] Servers with support for Table transformation should
 // return a 406 for a backend which does not implement metadata [Conformance]
 #[tokio::test]
-#[ignore = "rkube: POST selfsubjectaccessreviews with a Table Accept answers 501 NotImplemented, not 406"]
 async fn table_transformation_should_return_a_406_for_a_backend_which_does_not_implement_metadata()
 {
     let c = Cluster::up().await;

@@ -214,6 +214,16 @@ impl ApiServer {
             return Err(ApiError::method_not_allowed());
         }
         if r.storage_prefix.is_empty() {
+            // Review objects have no table form (upstream: 406 before the
+            // handler runs).
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if matches!(negotiate::choose(accept, None), Ok(Output::Table(_))) {
+                return Err(ApiError::not_acceptable());
+            }
             // Review and virtual resources come with the security issue.
             return Err(ApiError::not_implemented(&format!(
                 "{}.{}",
