@@ -75,6 +75,29 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// Every object path any kind can be selected by (plus the core/v1 names
+/// of events.k8s.io's): what the watch cache keeps parsed for filtering.
+pub fn all_pointers() -> Vec<&'static str> {
+    const KINDS: &[(&str, &str)] = &[
+        ("", "pods"),
+        ("", "events"),
+        ("", "secrets"),
+        ("", "namespaces"),
+        ("", "nodes"),
+        ("", "replicationcontrollers"),
+        ("", "services"),
+        ("batch", "jobs"),
+        ("certificates.k8s.io", "certificatesigningrequests"),
+    ];
+    let mut out: Vec<&'static str> = KINDS
+        .iter()
+        .flat_map(|(g, r)| kind_fields(g, r).iter().map(|(_, p)| *p))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Whether `field` can be selected on this resource.
 pub fn supported(group: &str, resource: &str, field: &str) -> bool {
     COMMON.contains(&field)

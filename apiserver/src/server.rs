@@ -487,7 +487,7 @@ impl ApiServer {
             "metadata": { "resourceVersion": rev.to_string() },
             "items": items
                 .iter()
-                .map(|o| crate::conversion::from_storage(r, o.value.clone()))
+                .map(|o| crate::conversion::from_storage(r, o.value()))
                 .collect::<Vec<_>>(),
         });
         Ok(render_list(out, r, list))
@@ -572,6 +572,7 @@ impl ApiServer {
                         Ok(ev) => WatchItem::Event(
                             ev.kind,
                             Arc::new(CachedObject::from_object(ev.object)),
+                            None,
                         ),
                         Err(e) => WatchItem::Error(e.to_status()),
                     })
@@ -590,16 +591,17 @@ impl ApiServer {
         let converts = crate::conversion::converts(&r);
         let frames = items.map(move |item| {
             let bytes = match item {
-                WatchItem::Event(kind, obj) if converts => {
+                WatchItem::Event(_, _, Some(line)) if !converts && out == Output::Json => line,
+                WatchItem::Event(kind, obj, _) if converts => {
                     // Served in another version than stored: convert (and
                     // serialize) per event.
-                    let served = CachedObject::from_object(crate::conversion::from_storage(
-                        &r,
-                        obj.value.clone(),
-                    ));
+                    let served =
+                        CachedObject::from_object(crate::conversion::from_storage(&r, obj.value()));
                     event_bytes(out, &r, kind, &served, &mut first_table)
                 }
-                WatchItem::Event(kind, obj) => event_bytes(out, &r, kind, &obj, &mut first_table),
+                WatchItem::Event(kind, obj, _) => {
+                    event_bytes(out, &r, kind, &obj, &mut first_table)
+                }
                 WatchItem::Error(status) => {
                     frame("ERROR", &serde_json::to_vec(&status).unwrap_or_default())
                 }
@@ -668,7 +670,7 @@ fn event_bytes(
             let row = rkube_tables::row_table(
                 &r.group,
                 &r.plural,
-                &obj.value,
+                &obj.value(),
                 include,
                 *first_table,
                 chrono::Utc::now(),
@@ -678,7 +680,7 @@ fn event_bytes(
         }
         Output::Metadata => frame(
             kind,
-            &serde_json::to_vec(&partial_metadata(&obj.value)).unwrap_or_default(),
+            &serde_json::to_vec(&partial_metadata(&obj.value())).unwrap_or_default(),
         ),
         _ => frame(kind, &obj.json),
     }

@@ -21,14 +21,45 @@ const WINDOW: usize = 10_000;
 /// How long a read waits for the cache to reach a requested revision.
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 
-/// One object as the cache holds it.
+/// One object as the cache holds it: its serialized bytes, and a small
+/// parsed extract (name, namespace, labels and selectable fields) for
+/// label and field selectors. The full object is parsed only when a
+/// response needs it (tables, conversions), so memory stays close to the
+/// stored JSON.
 pub struct CachedObject {
     pub key: String,
     pub rv: Revision,
-    /// Parsed, for selectors and tables.
-    pub value: Value,
     /// Serialized once, with its resourceVersion.
     pub json: Bytes,
+    /// What selectors look at.
+    pub filterable: Value,
+}
+
+/// The parts of an object selectors read.
+fn extract(value: &Value) -> Value {
+    let mut out = serde_json::json!({ "metadata": {} });
+    for field in ["name", "namespace", "labels"] {
+        if let Some(v) = value.pointer(&format!("/metadata/{field}")) {
+            out["metadata"][field] = v.clone();
+        }
+    }
+    for pointer in crate::fields::all_pointers() {
+        if let Some(v) = value.pointer(pointer) {
+            let mut cur = &mut out;
+            let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                if i + 1 == parts.len() {
+                    cur[*part] = v.clone();
+                } else {
+                    if !cur.get(*part).is_some_and(Value::is_object) {
+                        cur[*part] = serde_json::json!({});
+                    }
+                    cur = &mut cur[*part];
+                }
+            }
+        }
+    }
+    out
 }
 
 impl CachedObject {
@@ -38,7 +69,7 @@ impl CachedObject {
         CachedObject {
             key: String::new(),
             rv: 0,
-            value,
+            filterable: extract(&value),
             json,
         }
     }
@@ -49,9 +80,14 @@ impl CachedObject {
         CachedObject {
             key,
             rv,
-            value,
+            filterable: extract(&value),
             json,
         }
+    }
+
+    /// The whole object, parsed from its bytes.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
     }
 }
 
@@ -77,6 +113,8 @@ pub struct CachedEvent {
     pub kind: EventType,
     pub object: Arc<CachedObject>,
     pub prev: Option<Arc<CachedObject>>,
+    /// The JSON watch line, built once for every watcher.
+    pub frame: Bytes,
 }
 
 /// A watch event line: `{"type":"ADDED","object":{...}}\n`.
@@ -204,35 +242,41 @@ impl Cache {
 
     fn apply(&self, event: rkube_storage::Event) {
         let rev = event.revision();
+        // Parse and serialize outside the lock.
+        let put = (event.kind == EventKind::Put).then(|| {
+            Arc::new(CachedObject::new(
+                event.kv.key.clone(),
+                rev,
+                parse(&event.kv.value),
+            ))
+        });
         let Ok(mut st) = self.state.write() else {
             return;
         };
         let cached = match event.kind {
             EventKind::Progress => None,
-            EventKind::Put => {
-                let obj = Arc::new(CachedObject::new(
-                    event.kv.key.clone(),
-                    rev,
-                    parse(&event.kv.value),
-                ));
+            EventKind::Put => put.map(|obj| {
                 let prev = st.objects.insert(event.kv.key, obj.clone());
-                Some(CachedEvent {
+                let kind = if prev.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
+                CachedEvent {
                     rev,
-                    kind: if prev.is_some() {
-                        EventType::Modified
-                    } else {
-                        EventType::Added
-                    },
+                    kind,
+                    frame: frame(kind.as_str(), &obj.json),
                     object: obj,
                     prev,
-                })
-            }
+                }
+            }),
             EventKind::Delete => st.objects.remove(&event.kv.key).map(|prev| {
                 // The deleted object, stamped with the revision of its deletion.
-                let obj = Arc::new(CachedObject::new(prev.key.clone(), rev, prev.value.clone()));
+                let obj = Arc::new(CachedObject::new(prev.key.clone(), rev, prev.value()));
                 CachedEvent {
                     rev,
                     kind: EventType::Deleted,
+                    frame: frame("DELETED", &obj.json),
                     object: obj,
                     prev: Some(prev),
                 }
@@ -291,7 +335,7 @@ impl Cache {
             .objects
             .range(key_prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(key_prefix))
-            .filter(|(_, o)| filter.is_none_or(|f| f(&o.value)))
+            .filter(|(_, o)| filter.is_none_or(|f| f(&o.filterable)))
             .map(|(_, o)| o.clone())
             .collect();
         (items, st.rev)
@@ -316,7 +360,7 @@ impl Cache {
             .read()
             .map_err(|_| ApiError::internal("watch cache lock poisoned"))?;
         let mut first: Vec<WatchItem> = Vec::new();
-        let pass = |o: &CachedObject| filter.as_ref().is_none_or(|f| f(&o.value));
+        let pass = |o: &CachedObject| filter.as_ref().is_none_or(|f| f(&o.filterable));
         match after {
             None => {
                 for (_, o) in st
@@ -325,7 +369,7 @@ impl Cache {
                     .take_while(|(k, _)| k.starts_with(&key_prefix))
                 {
                     if pass(o) {
-                        first.push(WatchItem::Event("ADDED", o.clone()));
+                        first.push(WatchItem::Event("ADDED", o.clone(), None));
                     }
                 }
                 if initial_end {
@@ -363,7 +407,9 @@ impl Cache {
 
 /// What a watch stream carries.
 pub enum WatchItem {
-    Event(&'static str, Arc<CachedObject>),
+    /// An event, with its prebuilt JSON line when the watcher sees it as
+    /// the cache does.
+    Event(&'static str, Arc<CachedObject>, Option<Bytes>),
     /// The bookmark that ends `sendInitialEvents`, at this revision.
     InitialEventsEnd(Revision),
     /// An ERROR event carrying this Status.
@@ -377,10 +423,14 @@ fn event_item(ev: &CachedEvent, key_prefix: &str, filter: &Option<Filter>) -> Op
         return None;
     }
     let Some(f) = filter else {
-        return Some(WatchItem::Event(ev.kind.as_str(), ev.object.clone()));
+        return Some(WatchItem::Event(
+            ev.kind.as_str(),
+            ev.object.clone(),
+            Some(ev.frame.clone()),
+        ));
     };
-    let cur = f(&ev.object.value);
-    let prev = ev.prev.as_ref().map(|p| f(&p.value)).unwrap_or(false);
+    let cur = f(&ev.object.filterable);
+    let prev = ev.prev.as_ref().map(|p| f(&p.filterable)).unwrap_or(false);
     let kind = match ev.kind {
         EventType::Deleted => prev.then_some("DELETED"),
         _ => match (prev, cur) {
@@ -390,7 +440,8 @@ fn event_item(ev: &CachedEvent, key_prefix: &str, filter: &Option<Filter>) -> Op
             (false, false) => None,
         },
     }?;
-    Some(WatchItem::Event(kind, ev.object.clone()))
+    let prebuilt = (kind == ev.kind.as_str()).then(|| ev.frame.clone());
+    Some(WatchItem::Event(kind, ev.object.clone(), prebuilt))
 }
 
 /// The caches of every resource, started on first use.

@@ -175,7 +175,9 @@ impl Writer {
         let mut events = Vec::with_capacity(batch.len());
         let mut results = Vec::with_capacity(batch.len());
         let outcome: rusqlite::Result<()> = (|| {
-            let tx = self.conn.transaction()?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for req in &batch {
                 let result = apply(
                     &tx,
