@@ -26,6 +26,18 @@ const COMPONENTS: &[&str] = &[
     "proxy",
 ];
 
+/// Fewer malloc arenas than glibc's default (8 per core): freed memory is
+/// reused across threads instead of each thread keeping its own, which
+/// keeps RSS close to what is live.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator settings; called once at start,
+    // before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RKUBE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -60,6 +72,7 @@ fn main() -> ExitCode {
     }
     // Keep argv[0] for clap's usage lines.
     args[0] = format!("rkube {component}");
+    tune_allocator();
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,9 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use rkube_catalogue::{Catalogue as Table, ResourceInfo, discovery};
 use rkube_selectors::{FieldSelector, LabelSelector};
-use serde_json::Value;
 
-use crate::registry::{Filter, Resource};
+use crate::registry::Resource;
+use crate::selectable::{Filter, Selectable};
 use crate::server::Catalogue;
 use crate::status::ApiError;
 
@@ -162,8 +162,10 @@ impl Catalogue for BuiltinCatalogue {
             return Ok(None);
         }
         let (group, plural) = (r.group.clone(), r.plural.clone());
-        let filter: Filter = Arc::new(move |obj: &Value| {
-            labels.as_ref().is_none_or(|l| l.matches_object(obj))
+        let filter: Filter = Arc::new(move |obj: &dyn Selectable| {
+            labels
+                .as_ref()
+                .is_none_or(|l| l.matches(&crate::selectable::LabelsOf(obj)))
                 && fields.as_ref().is_none_or(|f| {
                     f.matches(|field| Some(crate::fields::value(&group, &plural, obj, field)))
                 })

@@ -1,7 +1,7 @@
 //! The fields each kind can be selected by (upstream's per-kind
 //! `GetAttrs`/field label conversion), and their values on an object.
 
-use serde_json::Value;
+use crate::selectable::Selectable;
 
 /// Fields every resource supports.
 const COMMON: &[&str] = &["metadata.name", "metadata.namespace"];
@@ -67,17 +67,15 @@ fn absent_default(field: &str) -> Option<&'static str> {
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// Every object path any kind can be selected by (plus the core/v1 names
 /// of events.k8s.io's): what the watch cache keeps parsed for filtering.
-pub fn all_pointers() -> Vec<&'static str> {
+pub fn all_pointers() -> &'static [&'static str] {
+    static POINTERS: std::sync::LazyLock<Vec<&'static str>> =
+        std::sync::LazyLock::new(collect_pointers);
+    &POINTERS
+}
+
+fn collect_pointers() -> Vec<&'static str> {
     const KINDS: &[(&str, &str)] = &[
         ("", "pods"),
         ("", "events"),
@@ -107,15 +105,10 @@ pub fn supported(group: &str, resource: &str, field: &str) -> bool {
 }
 
 /// The value of a selectable field, as a string ("" when absent).
-pub fn value(group: &str, resource: &str, obj: &Value, field: &str) -> String {
+pub fn value(group: &str, resource: &str, obj: &dyn Selectable, field: &str) -> String {
     match field {
-        "metadata.name" => return obj.pointer("/metadata/name").map(text).unwrap_or_default(),
-        "metadata.namespace" => {
-            return obj
-                .pointer("/metadata/namespace")
-                .map(text)
-                .unwrap_or_default();
-        }
+        "metadata.name" => return obj.name().unwrap_or_default().to_owned(),
+        "metadata.namespace" => return obj.scalar("/metadata/namespace").unwrap_or_default(),
         _ => {}
     }
     let Some((_, pointer)) = kind_fields(group, resource)
@@ -129,12 +122,7 @@ pub fn value(group: &str, resource: &str, obj: &Value, field: &str) -> String {
     let stored = pointer
         .replace("/regarding/", "/involvedObject/")
         .replace("/reportingController", "/reportingComponent");
-    let found = obj
-        .pointer(pointer)
-        .filter(|v| !v.is_null())
-        .or_else(|| obj.pointer(&stored));
-    match found {
-        Some(v) if !v.is_null() => text(v),
-        _ => absent_default(field).unwrap_or_default().to_owned(),
-    }
+    obj.scalar(pointer)
+        .or_else(|| obj.scalar(&stored))
+        .unwrap_or_else(|| absent_default(field).unwrap_or_default().to_owned())
 }

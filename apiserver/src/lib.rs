@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod registry;
 pub mod request;
 pub mod scale;
+pub mod selectable;
 pub mod server;
 pub mod status;
 pub mod strategy;

@@ -66,7 +66,7 @@ impl Resource {
 /// Events live for an hour, as upstream's `--event-ttl`.
 const EVENT_TTL: Duration = Duration::from_secs(3600);
 
-pub type Filter = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+pub use crate::selectable::Filter;
 
 #[derive(Default, Clone)]
 pub struct ListOptions {

@@ -59,6 +59,9 @@ pub struct ApiServer {
 
 pub const VERSION: &str = "v1.36.0";
 
+/// Size of the frames a list from the watch cache is streamed in.
+const LIST_CHUNK: usize = 64 * 1024;
+
 /// How often watches that allow bookmarks get one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -459,27 +462,51 @@ impl ApiServer {
         let (items, rev) = cache.list(&r.key_prefix(ns), filter.as_ref());
         let converts = crate::conversion::converts(r);
         if out == Output::Json && !converts {
-            // The cached bytes of every object, joined: no re-serialization.
+            // The cached bytes of every object, streamed as they are: no
+            // re-serialization and no copy of the whole list.
             let head = format!(
                 "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rev}\"}},\"items\":[",
                 r.list_kind,
                 r.api_version()
             );
-            let size = items.iter().map(|o| o.json.len() + 1).sum::<usize>() + head.len() + 2;
-            let mut body = Vec::with_capacity(size);
-            body.extend_from_slice(head.as_bytes());
-            for (i, o) in items.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
+            // Frames of about 64 KiB: few writes, and never the whole list
+            // in one buffer.
+            let mut items = items.into_iter().enumerate();
+            let mut head = Some(head);
+            let mut done = false;
+            let chunks = std::iter::from_fn(move || {
+                if done {
+                    return None;
                 }
-                body.extend_from_slice(&o.json);
-            }
-            body.extend_from_slice(b"]}");
-            return Ok(http_util::bytes_response(
-                StatusCode::OK,
-                "application/json",
-                body,
-            ));
+                let mut buf = bytes::BytesMut::with_capacity(LIST_CHUNK + 2048);
+                if let Some(h) = head.take() {
+                    buf.extend_from_slice(h.as_bytes());
+                }
+                while buf.len() < LIST_CHUNK {
+                    match items.next() {
+                        Some((i, o)) => {
+                            if i > 0 {
+                                buf.extend_from_slice(b",");
+                            }
+                            buf.extend_from_slice(&o.json);
+                        }
+                        None => {
+                            buf.extend_from_slice(b"]}");
+                            done = true;
+                            break;
+                        }
+                    }
+                }
+                Some(Ok::<_, std::convert::Infallible>(Frame::data(buf.freeze())))
+            });
+            let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(
+                futures::stream::iter(chunks),
+            )));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return Ok(resp);
         }
         let list = json!({
             "kind": r.list_kind,
@@ -505,8 +532,8 @@ impl ApiServer {
         if let Some(name) = &info.name {
             let name = name.clone();
             let inner = filter.take();
-            filter = Some(Arc::new(move |o: &Value| {
-                crate::meta::name(o) == Some(name.as_str()) && inner.as_ref().is_none_or(|f| f(o))
+            filter = Some(Arc::new(move |o: &dyn crate::selectable::Selectable| {
+                o.name() == Some(name.as_str()) && inner.as_ref().is_none_or(|f| f(o))
             }));
         }
         let rv = q.get("resourceVersion").map(String::as_str).unwrap_or("");

@@ -18,6 +18,8 @@ use crate::status::ApiError;
 
 /// Events kept for watchers resuming from an older resourceVersion.
 const WINDOW: usize = 10_000;
+/// Objects read per page when (re)filling a cache.
+const RELIST_PAGE: usize = 1000;
 /// How long a read waits for the cache to reach a requested revision.
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 
@@ -32,34 +34,7 @@ pub struct CachedObject {
     /// Serialized once, with its resourceVersion.
     pub json: Bytes,
     /// What selectors look at.
-    pub filterable: Value,
-}
-
-/// The parts of an object selectors read.
-fn extract(value: &Value) -> Value {
-    let mut out = serde_json::json!({ "metadata": {} });
-    for field in ["name", "namespace", "labels"] {
-        if let Some(v) = value.pointer(&format!("/metadata/{field}")) {
-            out["metadata"][field] = v.clone();
-        }
-    }
-    for pointer in crate::fields::all_pointers() {
-        if let Some(v) = value.pointer(pointer) {
-            let mut cur = &mut out;
-            let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
-            for (i, part) in parts.iter().enumerate() {
-                if i + 1 == parts.len() {
-                    cur[*part] = v.clone();
-                } else {
-                    if !cur.get(*part).is_some_and(Value::is_object) {
-                        cur[*part] = serde_json::json!({});
-                    }
-                    cur = &mut cur[*part];
-                }
-            }
-        }
-    }
-    out
+    pub filterable: crate::selectable::Extract,
 }
 
 impl CachedObject {
@@ -69,7 +44,7 @@ impl CachedObject {
         CachedObject {
             key: String::new(),
             rv: 0,
-            filterable: extract(&value),
+            filterable: crate::selectable::Extract::of(&value),
             json,
         }
     }
@@ -80,7 +55,7 @@ impl CachedObject {
         CachedObject {
             key,
             rv,
-            filterable: extract(&value),
+            filterable: crate::selectable::Extract::of(&value),
             json,
         }
     }
@@ -146,7 +121,7 @@ pub struct Cache {
     pub consistent: bool,
 }
 
-pub type Filter = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+pub use crate::selectable::Filter;
 
 fn parse(value: &[u8]) -> Value {
     serde_json::from_slice(value).unwrap_or(Value::Null)
@@ -211,21 +186,36 @@ impl Cache {
     /// Loads every object afresh; watchers of the old state are ended (a
     /// new broadcast channel), and resume with their last resourceVersion.
     async fn relist(&self, store: &Arc<dyn Storage>, prefix: &str) -> Result<Revision, ApiError> {
-        let list = store
-            .range(RangeRequest {
-                prefix: prefix.to_owned(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let objects = list
-            .kvs
-            .into_iter()
-            .map(|kv| {
+        // Page through the store at one revision, so the whole raw list
+        // never sits in memory next to the cache.
+        let mut objects = BTreeMap::new();
+        let mut start = None;
+        let mut revision = None;
+        loop {
+            let page = store
+                .range(RangeRequest {
+                    prefix: prefix.to_owned(),
+                    start: start.take(),
+                    limit: RELIST_PAGE,
+                    revision,
+                })
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            revision = Some(page.revision);
+            let last = page.kvs.last().map(|kv| format!("{}\u{0}", kv.key));
+            for kv in page.kvs {
                 let obj = CachedObject::new(kv.key.clone(), kv.mod_revision, parse(&kv.value));
-                (kv.key, Arc::new(obj))
-            })
-            .collect();
+                objects.insert(kv.key, Arc::new(obj));
+            }
+            if !page.more {
+                break;
+            }
+            start = last;
+        }
+        let list = rkube_storage::RangeResult {
+            revision: revision.unwrap_or(0),
+            ..Default::default()
+        };
         let (events, _) = broadcast::channel(4096);
         if let Ok(mut st) = self.state.write() {
             *st = State {

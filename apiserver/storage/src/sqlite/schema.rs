@@ -67,7 +67,7 @@ pub(crate) fn configure(conn: &Connection, path: &str) -> Result<(), StorageErro
     conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))
         .map_err(|e| corrupt(path, e))?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384; \
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-4096; \
          PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8000; \
          PRAGMA journal_size_limit=268435456;",
     )
@@ -110,7 +110,7 @@ pub(crate) fn init(conn: &Connection, path: &str) -> Result<(Revision, Revision)
 pub(crate) fn configure_reader(conn: &Connection, path: &str) -> Result<(), StorageError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(|e| corrupt(path, e))?;
-    conn.execute_batch("PRAGMA cache_size=-8192;")
+    conn.execute_batch("PRAGMA cache_size=-2048;")
         .map_err(|e| corrupt(path, e))?;
     Ok(())
 }
