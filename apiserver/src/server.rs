@@ -151,12 +151,7 @@ impl ApiServer {
         query: &str,
     ) -> Response<Body> {
         let method = req.method().clone();
-        let accept = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let accept = header_text(&req, header::ACCEPT);
         if !info.is_resource {
             if method != Method::GET {
                 return error_response(&ApiError::method_not_allowed());
@@ -235,18 +230,9 @@ impl ApiServer {
         }
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
         let name = info.name.as_deref().unwrap_or_default();
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
         let method = req.method().clone();
-        let accept = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let accept = header_text(&req, header::ACCEPT);
         let out = negotiate::choose(&accept, q.get("includeObject").map(String::as_str))?;
         match (info.verb, &method) {
             ("get", _) => {
@@ -325,11 +311,7 @@ impl ApiServer {
     ) -> Result<Response<Body>, ApiError> {
         let name = info.name.as_deref().unwrap_or_default();
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
         let scale = match info.verb {
             "get" => crate::scale::to_scale(&self.registry.get(r, ns, name).await?),
             "update" => {
@@ -777,6 +759,15 @@ fn yaml_response(status: StatusCode, v: &Value) -> Response<Body> {
         "application/yaml",
         serde_yaml::to_string(v).unwrap_or_default().into_bytes(),
     )
+}
+
+/// A request header as text ("" when absent or not text).
+fn header_text<B>(req: &Request<B>, name: header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn rand_secs(max: u64) -> u64 {

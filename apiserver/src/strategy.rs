@@ -66,32 +66,33 @@ fn generate_job_selector(obj: &mut Value) {
     }
 }
 
-pub fn validate_create(r: &Resource, obj: &Value) -> Result<(), ApiError> {
-    let errs = rkube_validation::validate_create(&r.group, &r.plural, obj);
+/// A 422 naming the object when validation found errors.
+fn invalid_if(
+    r: &Resource,
+    obj: &Value,
+    errs: Vec<rkube_validation::FieldError>,
+) -> Result<(), ApiError> {
     if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            &r.group,
-            &r.kind,
-            meta::name(obj).unwrap_or_default(),
-            &errs,
-        ))
+        return Ok(());
     }
+    let name = meta::name(obj).unwrap_or_default();
+    Err(ApiError::invalid(&r.group, &r.kind, name, &errs))
+}
+
+pub fn validate_create(r: &Resource, obj: &Value) -> Result<(), ApiError> {
+    invalid_if(
+        r,
+        obj,
+        rkube_validation::validate_create(&r.group, &r.plural, obj),
+    )
 }
 
 pub fn validate_update(r: &Resource, new: &Value, old: &Value) -> Result<(), ApiError> {
-    let errs = rkube_validation::validate_update(&r.group, &r.plural, new, old);
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            &r.group,
-            &r.kind,
-            meta::name(new).unwrap_or_default(),
-            &errs,
-        ))
-    }
+    invalid_if(
+        r,
+        new,
+        rkube_validation::validate_update(&r.group, &r.plural, new, old),
+    )
 }
 
 /// The new object of an update: immutable metadata from the old one, and

@@ -181,6 +181,18 @@ impl EtcdStore {
         })
     }
 
+    /// Why a compare-and-swap transaction failed, from its `or_else` read:
+    /// the key is gone, or it changed (with what it is now).
+    fn compare_failed(&self, key: &str, resp: &etcd_client::TxnResponse) -> StorageError {
+        match self.found(resp.op_responses().as_slice()) {
+            None => StorageError::NotFound { key: key.into() },
+            Some(current) => StorageError::Conflict {
+                key: key.into(),
+                current: Some(Box::new(current)),
+            },
+        }
+    }
+
     /// etcd does not say which revision was compacted on a read; a watch
     /// from revision 1 does, at once.
     async fn compacted_revision(&self) -> Revision {
@@ -305,13 +317,7 @@ impl Storage for EtcdStore {
             .or_else([TxnOp::get(full, None)]);
         let resp = self.kv.clone().txn(txn).await.map_err(etcd_err)?;
         if !resp.succeeded() {
-            return Err(match self.found(resp.op_responses().as_slice()) {
-                None => StorageError::NotFound { key: key.into() },
-                Some(current) => StorageError::Conflict {
-                    key: key.into(),
-                    current: Some(Box::new(current)),
-                },
-            });
+            return Err(self.compare_failed(key, &resp));
         }
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         let prev = resp.op_responses().iter().find_map(|r| match r {
@@ -342,13 +348,7 @@ impl Storage for EtcdStore {
             .or_else([TxnOp::get(full, None)]);
         let resp = self.kv.clone().txn(txn).await.map_err(etcd_err)?;
         if !resp.succeeded() {
-            return Err(match self.found(resp.op_responses().as_slice()) {
-                None => StorageError::NotFound { key: key.into() },
-                Some(current) => StorageError::Conflict {
-                    key: key.into(),
-                    current: Some(Box::new(current)),
-                },
-            });
+            return Err(self.compare_failed(key, &resp));
         }
         let rev = resp.header().map(|h| h.revision()).unwrap_or(0);
         let prev = resp
