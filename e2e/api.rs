@@ -404,3 +404,70 @@ async fn kubectl_describes_everyday_kinds() {
         "{gone}"
     );
 }
+
+/// A raw request with any body and content type: (status, Status reason).
+async fn raw_request(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut req = http::Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(kube::client::Body::from(body)).unwrap();
+    let resp = client.send(req).await.expect("send");
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect_bytes().await.expect("body");
+    let reason = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["reason"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, reason)
+}
+
+#[tokio::test]
+async fn protocol_errors_are_upstream_statuses() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let json = [("content-type", "application/json")];
+    // Malformed JSON: 400, never a crash.
+    assert_eq!(
+        raw_request(&client, "POST", cms, &json, b"{\"metadata\": ".to_vec()).await,
+        (400, "BadRequest".into())
+    );
+    // An unknown body format: 415.
+    let text = [("content-type", "text/plain")];
+    assert_eq!(
+        raw_request(&client, "POST", cms, &text, b"hello".to_vec()).await,
+        (415, "UnsupportedMediaType".into())
+    );
+    // Over the 3 MiB body limit: 413.
+    let big = vec![b' '; 3 * 1024 * 1024 + 1];
+    assert_eq!(
+        raw_request(&client, "POST", cms, &json, big).await,
+        (413, "RequestEntityTooLarge".into())
+    );
+    // No acceptable response type: 406.
+    let proto = [("accept", "application/vnd.kubernetes.protobuf")];
+    assert_eq!(
+        raw_request(&client, "GET", cms, &proto, Vec::new()).await,
+        (406, "NotAcceptable".into())
+    );
+    // A verb the resource does not serve: 405.
+    assert_eq!(
+        raw_request(&client, "PUT", cms, &json, b"{}".to_vec()).await,
+        (405, "MethodNotAllowed".into())
+    );
+    let item = format!("{cms}/x");
+    assert_eq!(
+        raw_request(&client, "POST", &item, &json, b"{}".to_vec()).await,
+        (405, "MethodNotAllowed".into())
+    );
+    // The server is still fine.
+    let ok = raw_request(&client, "GET", cms, &[], Vec::new()).await;
+    assert_eq!(ok.0, 200);
+}

@@ -211,6 +211,13 @@ impl ApiServer {
         if sub.is_none() && !r.verbs.is_empty() && !r.verbs.iter().any(|v| v == info.verb) {
             return Err(ApiError::method_not_allowed());
         }
+        // Updates and patches name an object; creates name none.
+        let named = info.name.is_some();
+        if sub.is_none()
+            && (matches!(info.verb, "update" | "patch") && !named || info.verb == "create" && named)
+        {
+            return Err(ApiError::method_not_allowed());
+        }
         if r.storage_prefix.is_empty() {
             // Review objects have no table form (upstream: 406 before the
             // handler runs).
