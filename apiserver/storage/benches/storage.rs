@@ -247,39 +247,16 @@ async fn main() {
     let mut config = SqliteConfig::new(dir.path().join("state.db"));
     config.compaction_interval = None;
     let embedded: Arc<dyn Storage> = Arc::new(SqliteStore::open(config).expect("open"));
-    let etcd = EtcdServer::start()
-        .expect("etcd must be installed for the benchmark (hack/install-deps.sh)");
-    let backend: Arc<dyn Storage> = Arc::new(
-        EtcdStore::connect(EtcdConfig::new(vec![etcd.endpoint.clone()]))
-            .await
-            .expect("connect"),
-    );
-    let raw = Client::connect([etcd.endpoint.as_str()], None)
-        .await
-        .expect("connect");
     let only = std::env::var("BENCH_TARGETS").unwrap_or_default();
-    let mut targets: Vec<(&str, Arc<dyn Target>)> = vec![
-        ("embedded (sqlite)", Arc::new(Ours(embedded))),
-        ("etcd backend", Arc::new(Ours(backend))),
-        (
-            "raw etcd-client put",
-            Arc::new(Raw {
-                client: raw.clone(),
-                txn: false,
-            }),
-        ),
-        (
-            "raw etcd-client txn",
-            Arc::new(Raw {
-                client: raw,
-                txn: true,
-            }),
-        ),
+    // Each etcd row gets a fresh etcd, so no row pays for an earlier row's
+    // data. BENCH_TARGETS=embedded,raw picks rows by their first word.
+    let rows = [
+        "embedded (sqlite)",
+        "etcd backend",
+        "raw etcd-client put",
+        "raw etcd-client txn",
     ];
-    // BENCH_TARGETS=embedded,raw picks rows by their first word.
-    if !only.is_empty() {
-        targets.retain(|(name, _)| only.split(',').any(|o| name.starts_with(o)));
-    }
+    let mut embedded = Some(embedded);
     println!(
         "storage benchmark: {VALUE} B values, {secs} s per write run, {RANGE_KEYS} keys per range"
     );
@@ -287,7 +264,38 @@ async fn main() {
         "{:<20} {:>12} {:>12} {:>12} {:>14} {:>12} {:>12}",
         "target", "w/s x1", "w/s x16", "w/s x64", "range 10k ms", "watch p50", "watch p99"
     );
-    for (i, (name, t)) in targets.iter().enumerate() {
+    for (i, name) in rows.iter().enumerate() {
+        if !only.is_empty() && !only.split(',').any(|o| name.starts_with(o)) {
+            continue;
+        }
+        // Holds this row's etcd until the row is done.
+        let mut _etcd = None;
+        let t: Arc<dyn Target> = if i == 0 {
+            match embedded.take() {
+                Some(store) => Arc::new(Ours(store)),
+                None => continue,
+            }
+        } else {
+            let server = EtcdServer::start()
+                .expect("etcd must be installed for the benchmark (hack/install-deps.sh)");
+            let endpoint = server.endpoint.clone();
+            _etcd = Some(server);
+            if i == 1 {
+                let store = EtcdStore::connect(EtcdConfig::new(vec![endpoint]))
+                    .await
+                    .expect("connect");
+                Arc::new(Ours(Arc::new(store)))
+            } else {
+                let client = Client::connect([endpoint.as_str()], None)
+                    .await
+                    .expect("connect");
+                Arc::new(Raw {
+                    client,
+                    txn: i == 3,
+                })
+            }
+        };
+        let t = &t;
         let tag = format!("t{i}");
         let w1 = writes_per_sec(t, &format!("{tag}-1"), 1, secs).await;
         let w16 = writes_per_sec(t, &format!("{tag}-16"), 16, secs).await;
