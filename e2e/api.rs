@@ -471,3 +471,78 @@ async fn protocol_errors_are_upstream_statuses() {
     let ok = raw_request(&client, "GET", cms, &[], Vec::new()).await;
     assert_eq!(ok.0, 200);
 }
+
+#[tokio::test]
+async fn kubectl_patch_set_image_and_apply() {
+    let c = Cluster::up().await;
+    c.kubectl_ok(&["create", "deployment", "web", "--image=busybox"]);
+    c.kubectl_ok(&["set", "image", "deployment/web", "busybox=busybox:1.36"]);
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#,
+    ]);
+    // Strategic merge: containers merge by name.
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"nginx"}]}}}}"#,
+    ]);
+    c.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"tier":"fe"}}}"#,
+    ]);
+    let d: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "deploy", "web", "-o", "json"])).unwrap();
+    assert_eq!(d["spec"]["replicas"], 3);
+    let containers: Vec<(&str, &str)> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["image"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        containers,
+        vec![("sidecar", "nginx"), ("busybox", "busybox:1.36")]
+    );
+    assert_eq!(d["metadata"]["labels"]["tier"], "fe");
+    // A failing JSON patch test op changes nothing.
+    let out = c.kubectl(&["patch", "deployment", "web", "--type=json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":9},{"op":"replace","path":"/spec/replicas","value":1}]"#]);
+    assert!(!out.status.success());
+    let replicas = c.kubectl_ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "3");
+
+    // kubectl apply: create, change, then drop a field.
+    let manifest = |data: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"applied","labels":{{"app":"x"}}}},"data":{data}}}"#
+        )
+    };
+    let apply = |m: String| {
+        let out = c.kubectl_with_input(&["apply", "-f", "-"], Some(&m));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    apply(manifest(r#"{"a":"1","b":"2"}"#));
+    apply(manifest(r#"{"a":"1","b":"3"}"#));
+    apply(manifest(r#"{"a":"1"}"#));
+    let cm: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "cm", "applied", "-o", "json"])).unwrap();
+    assert_eq!(
+        cm["data"],
+        json!({"a": "1"}),
+        "the field dropped from the manifest went away"
+    );
+}

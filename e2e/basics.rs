@@ -174,4 +174,24 @@ async fn the_api_server_runs_on_etcd() {
     c.kubectl_ok(&["create", "configmap", "on-etcd", "--from-literal=a=b"]);
     let out = c.kubectl_ok(&["get", "configmap", "on-etcd", "-o", "jsonpath={.data.a}"]);
     assert_eq!(out, "b");
+    // List then watch from the list's revision, as informers do: the
+    // revision is etcd's, ahead of what the configmap cache has seen.
+    let cms: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
+    c.kubectl_ok(&["create", "namespace", "elsewhere"]);
+    let list = cms.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut watch = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    c.kubectl_ok(&["create", "configmap", "after-list"]);
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), watch.try_next())
+        .await
+        .expect("an event within 10s")
+        .unwrap();
+    match event {
+        Some(WatchEvent::Added(cm)) => assert_eq!(cm.metadata.name.as_deref(), Some("after-list")),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
 }

@@ -263,16 +263,11 @@ impl ApiServer {
             }
             ("patch", _) => {
                 let ct = content_type.clone().unwrap_or_default();
-                let media = ct.split(';').next().unwrap_or("").trim().to_owned();
-                if media != "application/merge-patch+json" {
-                    return Err(ApiError::new(
-                        415,
-                        "UnsupportedMediaType",
-                        "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json".to_string(),
-                    ));
-                }
+                let media = ct.split(';').next().unwrap_or("").trim();
+                let kind = PatchKind::of(media, &r)?;
                 let patch = read_body(req, Some("application/json")).await?;
-                self.merge_patch(&r, ns, name, patch, sub, dry_run).await
+                let obj = self.patch(&r, ns, name, kind, patch, sub, dry_run).await?;
+                Ok(render(out, &r, StatusCode::OK, obj))
             }
             ("delete", _) => {
                 let opts = delete_options(req, &q).await?;
@@ -367,33 +362,30 @@ impl ApiServer {
         )
     }
 
-    async fn merge_patch(
+    /// Applies a patch to what is stored and writes the result, retrying
+    /// on conflicts unless the patch pins a resourceVersion.
+    #[allow(clippy::too_many_arguments)]
+    async fn patch(
         &self,
         r: &Resource,
         ns: Option<&str>,
         name: &str,
+        kind: PatchKind,
         patch: Value,
         sub: Option<&str>,
         dry_run: bool,
-    ) -> Result<Response<Body>, ApiError> {
-        // Retry on conflicts: a patch applies to whatever is stored.
+    ) -> Result<Value, ApiError> {
+        let pinned = patch.pointer("/metadata/resourceVersion").is_some();
         for _ in 0..5 {
-            let mut current = self.registry.get(r, ns, name).await?;
-            json_merge(&mut current, &patch);
+            let current = self.registry.get(r, ns, name).await?;
+            let patched = kind.apply(r, &current, &patch)?;
             match self
                 .registry
-                .update(r, ns, name, current, sub, dry_run)
+                .update(r, ns, name, patched, sub, dry_run)
                 .await
             {
-                Err(e)
-                    if e.code == 409
-                        && e.reason == "Conflict"
-                        && patch.pointer("/metadata/resourceVersion").is_none() =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e),
-                Ok(obj) => return Ok(json_response(StatusCode::OK, &obj)),
+                Err(e) if e.code == 409 && e.reason == "Conflict" && !pinned => continue,
+                other => return other,
             }
         }
         Err(ApiError::modified(&r.group, &r.plural, name))
@@ -555,14 +547,24 @@ impl ApiServer {
                 let rv = rv.parse().map_err(|_| {
                     ApiError::bad_request(format!("invalid resource version: {rv:?}"))
                 })?;
-                cache.wait_for(rv).await?;
+                // A cache that follows the store's progress catches up to
+                // `rv`; one that cannot tell (etcd) starts from where it is
+                // and skips events up to `rv`.
+                if cache.consistent {
+                    cache.wait_for(rv).await?;
+                }
                 None
             }
             (rv, _) => {
                 let rv = rv.parse().map_err(|_| {
                     ApiError::bad_request(format!("invalid resource version: {rv:?}"))
                 })?;
-                cache.wait_for(rv).await?;
+                // A cache that follows the store's progress catches up to
+                // `rv`; one that cannot tell (etcd) starts from where it is
+                // and skips events up to `rv`.
+                if cache.consistent {
+                    cache.wait_for(rv).await?;
+                }
                 Some(rv)
             }
         };
@@ -779,6 +781,51 @@ fn header_text<B>(req: &Request<B>, name: header::HeaderName) -> String {
 
 fn rand_secs(max: u64) -> u64 {
     uuid::Uuid::new_v4().as_u128() as u64 % max.max(1)
+}
+
+/// The patch formats a PATCH may use.
+#[derive(Clone, Copy)]
+enum PatchKind {
+    Json,
+    Merge,
+    Strategic,
+}
+
+impl PatchKind {
+    fn of(media: &str, r: &Resource) -> Result<Self, ApiError> {
+        let strategic = rkube_patch::root_type(&r.group, &r.version, &r.kind).is_some();
+        match media {
+            "application/json-patch+json" => Ok(PatchKind::Json),
+            "application/merge-patch+json" => Ok(PatchKind::Merge),
+            "application/strategic-merge-patch+json" if strategic => Ok(PatchKind::Strategic),
+            _ => Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json{}",
+                    if strategic {
+                        ", application/strategic-merge-patch+json"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+        }
+    }
+
+    fn apply(self, r: &Resource, current: &Value, patch: &Value) -> Result<Value, ApiError> {
+        let result = match self {
+            PatchKind::Merge => Ok(rkube_patch::merge_patch(current, patch)),
+            PatchKind::Json => rkube_patch::json_patch(current, patch),
+            PatchKind::Strategic => rkube_patch::strategic_merge_patch_for(
+                current, patch, &r.group, &r.version, &r.kind,
+            ),
+        };
+        result.map_err(|e| match e.http_status() {
+            400 => ApiError::bad_request(e.to_string()),
+            _ => ApiError::new(422, "Invalid", e.to_string()),
+        })
+    }
 }
 
 /// RFC 7386 JSON merge patch.

@@ -388,7 +388,11 @@ impl Cache {
             rx.recv().await.ok().map(|ev| (ev, rx))
         })
         .filter_map(move |ev| {
-            let item = event_item(&ev, &key_prefix, &filter);
+            // A watcher from a revision the cache had not reached yet skips
+            // what it has seen.
+            let item = (ev.rev > after.unwrap_or(0))
+                .then(|| event_item(&ev, &key_prefix, &filter))
+                .flatten();
             futures::future::ready(item)
         });
         Ok(futures::stream::iter(first).chain(live))
