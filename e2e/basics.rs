@@ -195,3 +195,32 @@ async fn the_api_server_runs_on_etcd() {
         other => panic!("expected ADDED, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_official_python_client_works() {
+    let has_client = std::process::Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the Python kubernetes client is missing: run hack/install-deps.sh"
+        );
+        eprintln!("python kubernetes client not installed: skipping");
+        return;
+    }
+    let c = Cluster::up().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/clients/python_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(c.kubeconfig())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -15,6 +15,11 @@ if ((${#need_apt[@]})); then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# The official Python client, which the end-to-end tests drive rkube with.
+if ! python3 -c 'import kubernetes' 2>/dev/null; then
+    log "installing the Python kubernetes client"
+    python3 -m pip install --quiet "kubernetes==37.0.2"
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"
     cargo install --locked cargo-nextest
