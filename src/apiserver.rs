@@ -3,7 +3,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use rkube_apiserver::bootstrap;
@@ -70,6 +69,12 @@ pub async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Storage>> {
 
 /// Binds, bootstraps and serves; returns once serving fails.
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
+    start(flags).await?.await.context("the API server task")?
+}
+
+/// Binds and bootstraps, then serves in a task: once this returns the API
+/// server answers requests.
+pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     let started = std::time::Instant::now();
     let (cert, key) = match (&flags.tls_cert_file, &flags.tls_private_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
@@ -130,9 +135,9 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             groups: u.groups,
         })
     });
-    server::serve(server, listener, tls, authenticate)
-        .await
-        .context("serving")?;
-    let _ = Duration::ZERO;
-    Ok(())
+    Ok(tokio::spawn(async move {
+        server::serve(server, listener, tls, authenticate)
+            .await
+            .context("serving")
+    }))
 }
