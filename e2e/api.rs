@@ -546,3 +546,61 @@ async fn kubectl_patch_set_image_and_apply() {
         "the field dropped from the manifest went away"
     );
 }
+
+#[tokio::test]
+async fn controllers_publish_defaults_and_finish_namespace_deletion() {
+    let c = Cluster::up_with_controllers().await;
+    c.kubectl_ok(&["create", "namespace", "team"]);
+    c.kubectl_ok(&[
+        "create",
+        "configmap",
+        "work",
+        "-n",
+        "team",
+        "--from-literal=a=b",
+    ]);
+    c.kubectl_ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "svc",
+        "-n",
+        "team",
+        "--tcp=80:80",
+    ]);
+    // The service account controller and the root CA publisher.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let sa = c.kubectl(&["get", "serviceaccount", "default", "-n", "team"]);
+        let ca = c.kubectl(&[
+            "get",
+            "configmap",
+            "kube-root-ca.crt",
+            "-n",
+            "team",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ]);
+        if sa.status.success() && String::from_utf8_lossy(&ca.stdout).contains("BEGIN CERTIFICATE")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "default objects not published in 15s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The namespace controller empties the namespace and finalizes it.
+    c.kubectl_ok(&["delete", "namespace", "team", "--timeout=30s"]);
+    let gone = c.kubectl(&["get", "namespace", "team"]);
+    assert!(!gone.status.success(), "the namespace is gone");
+    let left = c.kubectl_ok(&["get", "configmaps,services", "-n", "team", "-o", "name"]);
+    assert!(left.trim().is_empty(), "{left}");
+    let ips = c.kubectl_ok(&["get", "ipaddresses", "-o", "name"]);
+    assert_eq!(
+        ips.lines().count(),
+        1,
+        "only the kubernetes service keeps an address: {ips}"
+    );
+}

@@ -230,9 +230,8 @@ async fn namespace_deletion_marks_terminating_and_refuses_new_content() {
 // [sig-api-machinery] Namespaces [Serial] should ensure that all services are
 // removed when a namespace is deleted [Conformance]
 #[tokio::test]
-#[ignore = "rkube: no namespace controller; a deleted namespace stays Terminating"]
 async fn namespaces_should_ensure_that_all_services_are_removed_when_a_namespace_is_deleted() {
-    let c = Cluster::up().await;
+    let c = Cluster::up_with_controllers().await;
     let client = c.client().await;
     let nss: Api<Namespace> = Api::all(client.clone());
     let name = "nsdeletetest-services";

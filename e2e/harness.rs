@@ -10,6 +10,9 @@ use rkube_storage::testing::{EtcdServer, free_port};
 
 pub struct Cluster {
     child: Option<Child>,
+    /// Whether the controller manager runs too (`rkube up` runs it by
+    /// default; most tests want the API server alone, free of its writes).
+    controllers: bool,
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub etcd: Option<EtcdServer>,
@@ -20,22 +23,28 @@ pub fn rkube_binary() -> &'static str {
 }
 
 impl Cluster {
-    /// A cluster on the embedded store.
+    /// An API server on the embedded store, without controllers.
     pub async fn up() -> Cluster {
-        Self::start(tempfile::tempdir().expect("tempdir"), None).await
+        Self::start(tempfile::tempdir().expect("tempdir"), None, false).await
+    }
+
+    /// A whole `rkube up` cluster: API server and controller manager.
+    pub async fn up_with_controllers() -> Cluster {
+        Self::start(tempfile::tempdir().expect("tempdir"), None, true).await
     }
 
     /// A cluster whose API server stores in a real etcd; `None` when etcd
     /// is not installed (outside CI).
     pub async fn up_on_etcd() -> Option<Cluster> {
         let etcd = EtcdServer::start()?;
-        Some(Self::start(tempfile::tempdir().expect("tempdir"), Some(etcd)).await)
+        Some(Self::start(tempfile::tempdir().expect("tempdir"), Some(etcd), false).await)
     }
 
-    async fn start(dir: tempfile::TempDir, etcd: Option<EtcdServer>) -> Cluster {
+    async fn start(dir: tempfile::TempDir, etcd: Option<EtcdServer>, controllers: bool) -> Cluster {
         let port = free_port();
         let mut cluster = Cluster {
             child: None,
+            controllers,
             dir,
             port,
             etcd,
@@ -65,6 +74,9 @@ impl Cluster {
             );
         if let Some(etcd) = &self.etcd {
             cmd.args(["--etcd-servers", &etcd.endpoint]);
+        }
+        if !self.controllers {
+            cmd.arg("--no-controllers");
         }
         self.child = Some(cmd.spawn().expect("start rkube up"));
     }

@@ -2,6 +2,7 @@
 //! the upstream component (`kube-apiserver`, `kubelet`, ...).
 
 mod apiserver;
+mod controller_manager;
 mod up;
 
 use std::process::ExitCode;
@@ -89,6 +90,9 @@ fn main() -> ExitCode {
         match component.as_str() {
             "apiserver" => apiserver::run(apiserver::Flags::parse_from(&args)).await,
             "up" => up::run(up::Flags::parse_from(&args)).await,
+            "controller-manager" => {
+                controller_manager::run(controller_manager::Flags::parse_from(&args)).await
+            }
             other => Err(anyhow::anyhow!("{other} is not implemented yet")),
         }
     });

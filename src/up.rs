@@ -26,6 +26,9 @@ pub struct Flags {
     pub service_cluster_ip_range: String,
     #[arg(long, default_value = "")]
     pub runtime_config: String,
+    /// Run the API server alone, without the controller manager.
+    #[arg(long)]
+    pub no_controllers: bool,
 }
 
 /// This host's non-loopback addresses, for the serving certificate.
@@ -99,5 +102,21 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         service_node_port_range: "30000-32767".into(),
         runtime_config: flags.runtime_config.clone(),
     };
-    apiserver::run(api).await
+    let serving = apiserver::start(api).await?;
+    if flags.no_controllers {
+        return serving.await.context("the API server task")?;
+    }
+    // The controller manager, as an API client with its own credentials.
+    let kubeconfigs = pki
+        .ensure_component_kubeconfigs(&server_url)
+        .context("writing the component kubeconfigs")?;
+    let controllers = crate::controller_manager::Flags {
+        kubeconfig: kubeconfigs.controller_manager,
+        controllers: vec!["*".into()],
+        root_ca_file: pki_dir.join("ca.crt"),
+    };
+    tokio::select! {
+        served = serving => served.context("the API server task")?,
+        managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),
+    }
 }

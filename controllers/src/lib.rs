@@ -1,0 +1,183 @@
+//! rkube controllers: the namespace lifecycle controller, the service
+//! account controller and the root CA certificate publisher, built on
+//! kube-runtime and behaving as their upstream kube-controller-manager
+//! counterparts.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+pub mod namespace;
+pub mod rootcacert;
+pub mod serviceaccount;
+
+/// A controller known to [`run`]: its canonical upstream name and aliases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerName {
+    /// Canonical name, e.g. `namespace-controller`.
+    pub name: &'static str,
+    /// Accepted aliases, e.g. `namespace`.
+    pub aliases: &'static [&'static str],
+}
+
+impl ControllerName {
+    fn matches(&self, s: &str) -> bool {
+        self.name == s || self.aliases.contains(&s)
+    }
+}
+
+/// The namespace lifecycle controller.
+pub const NAMESPACE_CONTROLLER: ControllerName = ControllerName {
+    name: "namespace-controller",
+    aliases: &["namespace"],
+};
+/// The service account controller (`default` ServiceAccount per namespace).
+pub const SERVICEACCOUNT_CONTROLLER: ControllerName = ControllerName {
+    name: "serviceaccount-controller",
+    aliases: &["serviceaccount"],
+};
+/// The root CA publisher (`kube-root-ca.crt` ConfigMap per namespace).
+pub const ROOT_CA_PUBLISHER_CONTROLLER: ControllerName = ControllerName {
+    name: "root-ca-certificate-publisher-controller",
+    aliases: &["root-ca-cert-publisher"],
+};
+
+/// All controllers in this crate.
+pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    NAMESPACE_CONTROLLER,
+    SERVICEACCOUNT_CONTROLLER,
+    ROOT_CA_PUBLISHER_CONTROLLER,
+];
+
+/// Options for [`run`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// PEM bundle of the cluster CA, published as `ca.crt` in every
+    /// namespace's `kube-root-ca.crt` ConfigMap.
+    pub root_ca_pem: String,
+    /// As kube-controller-manager's `--controllers`: `*` enables all,
+    /// `foo` enables `foo`, `-foo` disables `foo`. Empty means `["*"]`.
+    pub controllers: Vec<String>,
+}
+
+/// Checks that every entry of `--controllers` names a known controller.
+pub fn validate_controllers(controllers: &[String]) -> anyhow::Result<()> {
+    for entry in controllers {
+        let name = entry.strip_prefix('-').unwrap_or(entry);
+        if name == "*" {
+            continue;
+        }
+        if !ALL_CONTROLLERS.iter().any(|c| c.matches(name)) {
+            anyhow::bail!(
+                "{entry:?} is not in the list of known controllers: {}",
+                ALL_CONTROLLERS
+                    .iter()
+                    .map(|c| c.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `controller` is enabled by a `--controllers` list (upstream
+/// semantics: an explicit `-name` wins, then an explicit `name`, then `*`).
+pub fn is_enabled(controller: &ControllerName, controllers: &[String]) -> bool {
+    let default = ["*".to_string()];
+    let list = if controllers.is_empty() {
+        &default[..]
+    } else {
+        controllers
+    };
+    if list
+        .iter()
+        .any(|e| e.strip_prefix('-').is_some_and(|n| controller.matches(n)))
+    {
+        return false;
+    }
+    if list.iter().any(|e| controller.matches(e)) {
+        return true;
+    }
+    list.iter().any(|e| e == "*")
+}
+
+/// Runs the enabled controllers until the returned future is dropped
+/// (cancelled) or every controller stream ends.
+pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
+    validate_controllers(&opts.controllers)?;
+    let mut tasks: Vec<BoxFuture<'static, ()>> = Vec::new();
+    if is_enabled(&NAMESPACE_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = NAMESPACE_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(namespace::run(client.clone()).boxed());
+    }
+    if is_enabled(&SERVICEACCOUNT_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = SERVICEACCOUNT_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(serviceaccount::run(client.clone()).boxed());
+    }
+    if is_enabled(&ROOT_CA_PUBLISHER_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = ROOT_CA_PUBLISHER_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(rootcacert::run(client.clone(), opts.root_ca_pem.clone()).boxed());
+    }
+    if tasks.is_empty() {
+        tracing::warn!("no controllers enabled");
+        return Ok(());
+    }
+    futures::future::join_all(tasks).await;
+    Ok(())
+}
+
+/// HTTP status code of an API error, if `err` is one.
+pub(crate) fn api_code(err: &kube::Error) -> Option<u16> {
+    match err {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn enabled_by_default_and_star() {
+        for c in ALL_CONTROLLERS {
+            assert!(is_enabled(c, &[]));
+            assert!(is_enabled(c, &list(&["*"])));
+        }
+    }
+
+    #[test]
+    fn explicit_enable_and_disable() {
+        let l = list(&["namespace"]);
+        assert!(is_enabled(&NAMESPACE_CONTROLLER, &l));
+        assert!(!is_enabled(&SERVICEACCOUNT_CONTROLLER, &l));
+        let l = list(&["*", "-serviceaccount-controller"]);
+        assert!(is_enabled(&NAMESPACE_CONTROLLER, &l));
+        assert!(!is_enabled(&SERVICEACCOUNT_CONTROLLER, &l));
+        assert!(is_enabled(&ROOT_CA_PUBLISHER_CONTROLLER, &l));
+        let l = list(&["root-ca-cert-publisher", "-root-ca-cert-publisher"]);
+        assert!(!is_enabled(&ROOT_CA_PUBLISHER_CONTROLLER, &l));
+    }
+
+    #[test]
+    fn validation() {
+        assert!(
+            validate_controllers(&list(&["*", "-namespace", "serviceaccount-controller"])).is_ok()
+        );
+        assert!(validate_controllers(&list(&["bogus"])).is_err());
+        assert!(validate_controllers(&list(&["-bogus"])).is_err());
+    }
+}
