@@ -18,6 +18,8 @@ use crate::status::ApiError;
 
 /// Events kept for watchers resuming from an older resourceVersion.
 const WINDOW: usize = 10_000;
+/// Live events buffered for slow watchers before they are cut off.
+const LIVE_BUFFER: usize = 1024;
 /// Objects read per page when (re)filling a cache.
 const RELIST_PAGE: usize = 1000;
 /// How long a read waits for the cache to reach a requested revision.
@@ -88,8 +90,6 @@ pub struct CachedEvent {
     pub kind: EventType,
     pub object: Arc<CachedObject>,
     pub prev: Option<Arc<CachedObject>>,
-    /// The JSON watch line, built once for every watcher.
-    pub frame: Bytes,
 }
 
 /// A watch event line: `{"type":"ADDED","object":{...}}\n`.
@@ -110,7 +110,9 @@ struct State {
     rev: Revision,
     /// Events after this revision are all in the window.
     window_start: Revision,
-    events: broadcast::Sender<Arc<CachedEvent>>,
+    /// Live events with their JSON watch line, built once for every
+    /// watcher (the window keeps events without it, to stay small).
+    events: broadcast::Sender<(Arc<CachedEvent>, Bytes)>,
 }
 
 pub struct Cache {
@@ -129,7 +131,7 @@ fn parse(value: &[u8]) -> Value {
 
 impl Cache {
     async fn start(store: Arc<dyn Storage>, prefix: String) -> Result<Arc<Cache>, ApiError> {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(LIVE_BUFFER);
         let (revision, _) = watch::channel(0);
         let cache = Arc::new(Cache {
             state: RwLock::new(State {
@@ -216,7 +218,7 @@ impl Cache {
             revision: revision.unwrap_or(0),
             ..Default::default()
         };
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(LIVE_BUFFER);
         if let Ok(mut st) = self.state.write() {
             *st = State {
                 objects,
@@ -255,7 +257,6 @@ impl Cache {
                 CachedEvent {
                     rev,
                     kind,
-                    frame: frame(kind.as_str(), &obj.json),
                     object: obj,
                     prev,
                 }
@@ -266,7 +267,6 @@ impl Cache {
                 CachedEvent {
                     rev,
                     kind: EventType::Deleted,
-                    frame: frame("DELETED", &obj.json),
                     object: obj,
                     prev: Some(prev),
                 }
@@ -283,7 +283,8 @@ impl Cache {
                     st.window_start = old.rev;
                 }
             }
-            let _ = st.events.send(ev);
+            let line = frame(ev.kind.as_str(), &ev.object.json);
+            let _ = st.events.send((ev, line));
         }
         let rev = st.rev;
         drop(st);
@@ -374,7 +375,7 @@ impl Cache {
                     )));
                 }
                 for ev in st.window.iter().filter(|e| e.rev > rv) {
-                    if let Some(item) = event_item(ev, &key_prefix, &filter) {
+                    if let Some(item) = event_item(ev, None, &key_prefix, &filter) {
                         first.push(item);
                     }
                 }
@@ -387,11 +388,11 @@ impl Cache {
         let live = futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.ok().map(|ev| (ev, rx))
         })
-        .filter_map(move |ev| {
+        .filter_map(move |(ev, line)| {
             // A watcher from a revision the cache had not reached yet skips
             // what it has seen.
             let item = (ev.rev > after.unwrap_or(0))
-                .then(|| event_item(&ev, &key_prefix, &filter))
+                .then(|| event_item(&ev, Some(&line), &key_prefix, &filter))
                 .flatten();
             futures::future::ready(item)
         });
@@ -412,7 +413,12 @@ pub enum WatchItem {
 
 /// What one watcher gets for an event, given its filter: changes that
 /// enter or leave the selection become ADDED or DELETED, as upstream.
-fn event_item(ev: &CachedEvent, key_prefix: &str, filter: &Option<Filter>) -> Option<WatchItem> {
+fn event_item(
+    ev: &CachedEvent,
+    line: Option<&Bytes>,
+    key_prefix: &str,
+    filter: &Option<Filter>,
+) -> Option<WatchItem> {
     if !ev.object.key.starts_with(key_prefix) {
         return None;
     }
@@ -420,7 +426,7 @@ fn event_item(ev: &CachedEvent, key_prefix: &str, filter: &Option<Filter>) -> Op
         return Some(WatchItem::Event(
             ev.kind.as_str(),
             ev.object.clone(),
-            Some(ev.frame.clone()),
+            line.cloned(),
         ));
     };
     let cur = f(&ev.object.filterable);
@@ -434,7 +440,7 @@ fn event_item(ev: &CachedEvent, key_prefix: &str, filter: &Option<Filter>) -> Op
             (false, false) => None,
         },
     }?;
-    let prebuilt = (kind == ev.kind.as_str()).then(|| ev.frame.clone());
+    let prebuilt = line.filter(|_| kind == ev.kind.as_str()).cloned();
     Some(WatchItem::Event(kind, ev.object.clone(), prebuilt))
 }
 
