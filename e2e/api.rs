@@ -604,3 +604,54 @@ async fn controllers_publish_defaults_and_finish_namespace_deletion() {
         "only the kubernetes service keeps an address: {ips}"
     );
 }
+
+#[tokio::test]
+async fn unknown_fields_follow_field_validation() {
+    let c = Cluster::up().await;
+    let manifest = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"typo"},
+        "spec":{"replicsa":2,"selector":{"matchLabels":{"app":"t"}},
+        "template":{"metadata":{"labels":{"app":"t"}},"spec":{"containers":[{"name":"c","image":"busybox","imagee":"x"}]}}}}"#;
+    // kubectl's default is --validate=strict.
+    let out = c.kubectl_with_input(&["create", "-f", "-"], Some(manifest));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.replicsa", unknown field "spec.template.spec.containers[0].imagee""#),
+        "{err}"
+    );
+    assert!(
+        !c.kubectl(&["get", "deploy", "typo"]).status.success(),
+        "nothing written"
+    );
+    // Warn: created, with warnings, and the unknown fields dropped.
+    let out = c.kubectl_with_input(&["create", "--validate=warn", "-f", "-"], Some(manifest));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let warn = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warn.contains(r#"Warning: unknown field "spec.replicsa""#),
+        "{warn}"
+    );
+    let d: Value =
+        serde_json::from_str(&c.kubectl_ok(&["get", "deploy", "typo", "-o", "json"])).unwrap();
+    assert!(d["spec"].get("replicsa").is_none());
+    assert!(
+        d["spec"]["template"]["spec"]["containers"][0]
+            .get("imagee")
+            .is_none()
+    );
+    // Strict patches too.
+    let out = c.kubectl(&[
+        "patch",
+        "deploy",
+        "typo",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true,"bogus":1}}"#,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(r#"unknown field "spec.bogus""#), "{err}");
+}

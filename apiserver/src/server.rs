@@ -236,6 +236,7 @@ impl ApiServer {
             )));
         }
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
+        let validation = FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?;
         let name = info.name.as_deref().unwrap_or_default();
         let content_type = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
         let method = req.method().clone();
@@ -249,25 +250,38 @@ impl ApiServer {
             ("list", _) => self.list(&r, ns, &q, out).await,
             ("watch", _) => self.watch(&r, ns, info, &q, out).await,
             ("create", _) => {
-                let body = read_body(req, content_type.as_deref()).await?;
+                let mut body = read_body(req, content_type.as_deref()).await?;
+                let warnings = check_fields(&r, &mut body, validation)?;
                 let obj = self.registry.create(&r, ns, body, dry_run).await?;
-                Ok(render(out, &r, StatusCode::CREATED, obj))
+                Ok(with_warnings(
+                    render(out, &r, StatusCode::CREATED, obj),
+                    &warnings,
+                ))
             }
             ("update", _) => {
-                let body = read_body(req, content_type.as_deref()).await?;
+                let mut body = read_body(req, content_type.as_deref()).await?;
+                let warnings = check_fields(&r, &mut body, validation)?;
                 let obj = self
                     .registry
                     .update(&r, ns, name, body, sub, dry_run)
                     .await?;
-                Ok(render(out, &r, StatusCode::OK, obj))
+                Ok(with_warnings(
+                    render(out, &r, StatusCode::OK, obj),
+                    &warnings,
+                ))
             }
             ("patch", _) => {
                 let ct = content_type.clone().unwrap_or_default();
                 let media = ct.split(';').next().unwrap_or("").trim();
                 let kind = PatchKind::of(media, &r)?;
                 let patch = read_body(req, Some("application/json")).await?;
-                let obj = self.patch(&r, ns, name, kind, patch, sub, dry_run).await?;
-                Ok(render(out, &r, StatusCode::OK, obj))
+                let (obj, warnings) = self
+                    .patch(&r, ns, name, kind, patch, sub, dry_run, validation)
+                    .await?;
+                Ok(with_warnings(
+                    render(out, &r, StatusCode::OK, obj),
+                    &warnings,
+                ))
             }
             ("delete", _) => {
                 let opts = delete_options(req, &q).await?;
@@ -374,18 +388,20 @@ impl ApiServer {
         patch: Value,
         sub: Option<&str>,
         dry_run: bool,
-    ) -> Result<Value, ApiError> {
+        validation: FieldValidation,
+    ) -> Result<(Value, Vec<String>), ApiError> {
         let pinned = patch.pointer("/metadata/resourceVersion").is_some();
         for _ in 0..5 {
             let current = self.registry.get(r, ns, name).await?;
-            let patched = kind.apply(r, &current, &patch)?;
+            let mut patched = kind.apply(r, &current, &patch)?;
+            let warnings = check_fields(r, &mut patched, validation)?;
             match self
                 .registry
                 .update(r, ns, name, patched, sub, dry_run)
                 .await
             {
                 Err(e) if e.code == 409 && e.reason == "Conflict" && !pinned => continue,
-                other => return other,
+                other => return other.map(|obj| (obj, warnings)),
             }
         }
         Err(ApiError::modified(&r.group, &r.plural, name))
@@ -781,6 +797,66 @@ fn header_text<B>(req: &Request<B>, name: header::HeaderName) -> String {
 
 fn rand_secs(max: u64) -> u64 {
     uuid::Uuid::new_v4().as_u128() as u64 % max.max(1)
+}
+
+/// `fieldValidation`: what to do with fields the schema does not know.
+#[derive(Clone, Copy, PartialEq)]
+enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+impl FieldValidation {
+    fn parse(v: Option<&str>) -> Result<Self, ApiError> {
+        match v.unwrap_or("") {
+            // Upstream's default since server-side field validation is on.
+            "" | "Warn" => Ok(FieldValidation::Warn),
+            "Ignore" => Ok(FieldValidation::Ignore),
+            "Strict" => Ok(FieldValidation::Strict),
+            other => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+}
+
+/// Drops fields the built-in schema does not declare (as decoding into the
+/// typed object does upstream); with Strict they are a 400, with Warn they
+/// come back as warnings.
+fn check_fields(
+    r: &Resource,
+    obj: &mut Value,
+    mode: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let unknown = rkube_patch::prune_unknown_fields(&r.group, &r.version, &r.kind, obj);
+    if unknown.is_empty() || mode == FieldValidation::Ignore {
+        return Ok(Vec::new());
+    }
+    let messages: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    if mode == FieldValidation::Strict {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            messages.join(", "),
+            kind = r.kind,
+            version = r.version,
+        )));
+    }
+    Ok(messages)
+}
+
+/// Adds `Warning: 299 - "..."` headers, as upstream does for warnings.
+fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    resp
 }
 
 /// The patch formats a PATCH may use.

@@ -107,6 +107,16 @@ def main():
         out.append(f"Def({rust_str(n)},&[{','.join(fields)}]),")
     out.append("];")
     out.append("")
+    # Every property name of each definition (parallel to DEFS), so the
+    # server can find fields a schema does not know (fieldValidation).
+    out.append("/// Property names of each definition in `DEFS`, sorted.")
+    out.append("#[rustfmt::skip]")
+    out.append("pub(crate) static PROPS: &[&[&str]] = &[")
+    for n in names:
+        props = sorted(defs[n].get("properties", {}))
+        out.append("&[" + ",".join(rust_str(p) for p in props) + "],")
+    out.append("];")
+    out.append("")
     gvks = []
     for n, d in defs.items():
         if n not in index:

@@ -11,9 +11,11 @@ mod schema;
 #[rustfmt::skip]
 mod schema_table;
 mod strategic;
+mod unknown;
 
 pub use error::PatchError;
 pub use json_patch::json_patch;
 pub use merge::merge_patch;
 pub use schema::{BuiltinSchema, FieldMeta, PatchSchema, TypeRef, root_type, type_by_name};
 pub use strategic::{strategic_merge_patch, strategic_merge_patch_for};
+pub use unknown::{prune_unknown_fields, unknown_fields};

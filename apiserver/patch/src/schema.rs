@@ -47,6 +47,14 @@ pub struct TypeRef {
 }
 
 impl TypeRef {
+    /// For a map of objects, the type of its values.
+    pub(crate) fn map_values(self) -> Option<TypeRef> {
+        self.map_of.then_some(TypeRef {
+            def: self.def,
+            map_of: false,
+        })
+    }
+
     /// The OpenAPI definition name (e.g. `io.k8s.api.core.v1.Pod`).
     pub fn name(self) -> &'static str {
         DEFS.get(usize::from(self.def)).map_or("", |d| d.0)
