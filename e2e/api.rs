@@ -655,3 +655,35 @@ async fn unknown_fields_follow_field_validation() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(r#"unknown field "spec.bogus""#), "{err}");
 }
+
+#[tokio::test]
+async fn history_is_compacted_on_an_interval() {
+    let c = Cluster::up_compacting().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client().await);
+    let first = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({ "metadata": { "name": "old" } })).unwrap(),
+        )
+        .await
+        .unwrap();
+    let rv = first.metadata.resource_version.unwrap();
+    // Two intervals later the revision of that create is compacted away.
+    for i in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let cm: ConfigMap =
+            serde_json::from_value(json!({ "metadata": { "name": format!("new-{i}") } })).unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let list = cms
+        .list(
+            &kube::api::ListParams::default()
+                .at(&rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await;
+    match list {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 410, "{s:?}"),
+        other => panic!("expected 410 for a compacted revision, got {other:?}"),
+    }
+}

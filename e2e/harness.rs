@@ -13,6 +13,8 @@ pub struct Cluster {
     /// Whether the controller manager runs too (`rkube up` runs it by
     /// default; most tests want the API server alone, free of its writes).
     controllers: bool,
+    /// More `rkube up` flags.
+    extra: Vec<String>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub etcd: Option<EtcdServer>,
@@ -26,6 +28,14 @@ impl Cluster {
     /// An API server on the embedded store, without controllers.
     pub async fn up() -> Cluster {
         Self::start(tempfile::tempdir().expect("tempdir"), None, false).await
+    }
+
+    /// An API server that compacts its history every second.
+    pub async fn up_compacting() -> Cluster {
+        let mut c = Self::start(tempfile::tempdir().expect("tempdir"), None, false).await;
+        c.extra = vec!["--etcd-compaction-interval".into(), "1s".into()];
+        c.restart().await;
+        c
     }
 
     /// A whole `rkube up` cluster: API server and controller manager.
@@ -45,6 +55,7 @@ impl Cluster {
         let mut cluster = Cluster {
             child: None,
             controllers,
+            extra: Vec::new(),
             dir,
             port,
             etcd,
@@ -78,6 +89,7 @@ impl Cluster {
         if !self.controllers {
             cmd.arg("--no-controllers");
         }
+        cmd.args(&self.extra);
         self.child = Some(cmd.spawn().expect("start rkube up"));
     }
 

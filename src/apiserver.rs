@@ -46,6 +46,9 @@ pub struct Flags {
     pub service_cluster_ip_range: String,
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
+    /// How often history is compacted, as a Go duration (0 turns it off).
+    #[arg(long, default_value = "5m0s")]
+    pub etcd_compaction_interval: String,
     /// Enable or disable API group-versions (`group/version=true|false`).
     #[arg(long, default_value = "")]
     pub runtime_config: String,
@@ -54,7 +57,10 @@ pub struct Flags {
 pub async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Storage>> {
     if flags.etcd_servers.is_empty() {
         let path = flags.data_dir.join("state.db");
-        let store = SqliteStore::open(SqliteConfig::new(&path))
+        let mut config = SqliteConfig::new(&path);
+        // The API server's compactor (below) compacts either backend.
+        config.compaction_interval = None;
+        let store = SqliteStore::open(config)
             .with_context(|| format!("opening the embedded store at {}", path.display()))?;
         Ok(Arc::new(store))
     } else {
@@ -86,7 +92,10 @@ pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyho
         "--client-ca-file is required: requests are authenticated by client certificates",
     )?;
     let tls = rkube_pki::server_config(&cert, &key, Some(&client_ca))?;
+    let compaction = rkube_apiserver::compactor::parse_duration(&flags.etcd_compaction_interval)
+        .map_err(|e| anyhow::anyhow!("--etcd-compaction-interval: {e}"))?;
     let store = open_store(&flags).await?;
+    tokio::spawn(rkube_apiserver::compactor::run(store.clone(), compaction));
     let catalogue = Arc::new(
         rkube_apiserver::catalogue::BuiltinCatalogue::new(
             &flags.runtime_config,

@@ -26,6 +26,9 @@ pub struct Flags {
     pub service_cluster_ip_range: String,
     #[arg(long, default_value = "")]
     pub runtime_config: String,
+    /// How often the store's history is compacted (Go duration; 0 = never).
+    #[arg(long, default_value = "5m0s")]
+    pub etcd_compaction_interval: String,
     /// Run the API server alone, without the controller manager.
     #[arg(long)]
     pub no_controllers: bool,
@@ -101,6 +104,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         service_cluster_ip_range: flags.service_cluster_ip_range.clone(),
         service_node_port_range: "30000-32767".into(),
         runtime_config: flags.runtime_config.clone(),
+        etcd_compaction_interval: flags.etcd_compaction_interval.clone(),
     };
     let serving = apiserver::start(api).await?;
     if flags.no_controllers {

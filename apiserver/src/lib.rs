@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod bootstrap;
 pub mod catalogue;
+pub mod compactor;
 pub mod conversion;
 pub mod fields;
 pub mod http_util;
