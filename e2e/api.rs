@@ -687,3 +687,95 @@ async fn history_is_compacted_on_an_interval() {
         other => panic!("expected 410 for a compacted revision, got {other:?}"),
     }
 }
+
+/// A condition on the Lease holder.
+type HolderCheck = Box<dyn Fn(&Option<String>) -> bool>;
+
+/// The holder of the controller manager's Lease.
+async fn lease_holder(client: &kube::Client) -> Option<String> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), "kube-system");
+    leases
+        .get_opt("kube-controller-manager")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec?.holder_identity)
+}
+
+#[tokio::test]
+async fn two_controller_managers_elect_one_leader_and_fail_over() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let start = |name: &str| {
+        std::process::Command::new(crate::harness::rkube_binary())
+            .arg("controller-manager")
+            .arg("--kubeconfig")
+            .arg(c.dir.path().join("controller-manager.conf"))
+            .arg("--root-ca-file")
+            .arg(c.dir.path().join("pki/ca.crt"))
+            .args([
+                "--leader-elect-lease-duration=3s",
+                "--leader-elect-renew-deadline=2s",
+                "--leader-elect-retry-period=500ms",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(c.dir.path().join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = start("a");
+    let mut b = start("b");
+    let wait_for = |pred: HolderCheck| {
+        let client = client.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let holder = lease_holder(&client).await;
+                if pred(&holder) {
+                    return holder;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "lease holder stayed {holder:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let first = wait_for(Box::new(|h| h.is_some())).await.unwrap();
+    // Exactly one of them works: the leader publishes the default objects.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !c
+        .kubectl(&["get", "serviceaccount", "default"])
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader did not run the controllers"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Stop whichever holds the lease; the other takes over.
+    let logs = |n: &str| {
+        std::fs::read_to_string(c.dir.path().join(format!("{n}.log"))).unwrap_or_default()
+    };
+    let a_leads = logs("a").contains("acquired the leader lease");
+    let (leader, follower) = if a_leads {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    let first_clone = first.clone();
+    let second = wait_for(Box::new(move |h| {
+        h.as_ref().is_some_and(|h| *h != first_clone)
+    }))
+    .await
+    .unwrap();
+    assert_ne!(first, second);
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

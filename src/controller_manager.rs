@@ -17,6 +17,34 @@ pub struct Flags {
     /// The cluster CA published in every namespace's `kube-root-ca.crt`.
     #[arg(long)]
     pub root_ca_file: PathBuf,
+    /// Run only while holding the `kube-system/kube-controller-manager` Lease.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    #[arg(long, default_value = "15s")]
+    pub leader_elect_lease_duration: String,
+    #[arg(long, default_value = "10s")]
+    pub leader_elect_renew_deadline: String,
+    #[arg(long, default_value = "2s")]
+    pub leader_elect_retry_period: String,
+}
+
+impl Flags {
+    /// The flags `rkube up` uses for its own controller manager.
+    pub fn for_up(kubeconfig: PathBuf, root_ca_file: PathBuf) -> Self {
+        Flags {
+            kubeconfig,
+            controllers: vec!["*".into()],
+            root_ca_file,
+            leader_elect: true,
+            leader_elect_lease_duration: "15s".into(),
+            leader_elect_renew_deadline: "10s".into(),
+            leader_elect_retry_period: "2s".into(),
+        }
+    }
+}
+
+fn duration(flag: &str, value: &str) -> anyhow::Result<std::time::Duration> {
+    rkube_apiserver::compactor::parse_duration(value).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
 
 /// A client from a kubeconfig file.
@@ -31,12 +59,32 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let root_ca_pem = std::fs::read_to_string(&flags.root_ca_file)
         .with_context(|| format!("reading --root-ca-file {}", flags.root_ca_file.display()))?;
     let client = client(&flags.kubeconfig).await?;
-    rkube_controllers::run(
-        client,
+    let work = rkube_controllers::run(
+        client.clone(),
         rkube_controllers::Options {
             root_ca_pem,
-            controllers: flags.controllers,
+            controllers: flags.controllers.clone(),
         },
-    )
-    .await
+    );
+    if !flags.leader_elect {
+        return work.await;
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    // As upstream: the host name and a unique suffix.
+    let identity = format!("{}_{}", hostname.trim(), uuid::Uuid::new_v4());
+    let mut election =
+        rkube_controllers::leader::Election::new("kube-controller-manager", identity);
+    election.lease_duration = duration(
+        "leader-elect-lease-duration",
+        &flags.leader_elect_lease_duration,
+    )?;
+    election.renew_deadline = duration(
+        "leader-elect-renew-deadline",
+        &flags.leader_elect_renew_deadline,
+    )?;
+    election.retry_period = duration(
+        "leader-elect-retry-period",
+        &flags.leader_elect_retry_period,
+    )?;
+    rkube_controllers::leader::run_as_leader(client, election, work).await
 }

@@ -107,18 +107,18 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         etcd_compaction_interval: flags.etcd_compaction_interval.clone(),
     };
     let serving = apiserver::start(api).await?;
-    if flags.no_controllers {
-        return serving.await.context("the API server task")?;
-    }
-    // The controller manager, as an API client with its own credentials.
+    // Kubeconfigs for the components, with their own credentials (also
+    // for running them as separate processes).
     let kubeconfigs = pki
         .ensure_component_kubeconfigs(&server_url)
         .context("writing the component kubeconfigs")?;
-    let controllers = crate::controller_manager::Flags {
-        kubeconfig: kubeconfigs.controller_manager,
-        controllers: vec!["*".into()],
-        root_ca_file: pki_dir.join("ca.crt"),
-    };
+    if flags.no_controllers {
+        return serving.await.context("the API server task")?;
+    }
+    let controllers = crate::controller_manager::Flags::for_up(
+        kubeconfigs.controller_manager,
+        pki_dir.join("ca.crt"),
+    );
     tokio::select! {
         served = serving => served.context("the API server task")?,
         managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),

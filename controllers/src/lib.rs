@@ -6,6 +6,7 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+pub mod leader;
 pub mod namespace;
 pub mod rootcacert;
 pub mod serviceaccount;
