@@ -779,3 +779,41 @@ async fn two_controller_managers_elect_one_leader_and_fail_over() {
     let _ = follower.kill();
     let _ = follower.wait();
 }
+
+#[tokio::test]
+async fn pods_are_bound_to_nodes_once() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "p" },
+        "spec": { "containers": [{ "name": "c", "image": "busybox" }] }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let binding = json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": { "name": "p" },
+        "target": { "apiVersion": "v1", "kind": "Node", "name": "node-1" }
+    });
+    pods.create_subresource::<Value, Value>("binding", "p", &PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let bound = pods.get("p").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-1"));
+    let again = pods
+        .create_subresource::<Value, Value>("binding", "p", &PostParams::default(), &binding)
+        .await
+        .unwrap_err();
+    match again {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert!(
+                s.message.contains("is already assigned to node \"node-1\""),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 409, got {other:?}"),
+    }
+}

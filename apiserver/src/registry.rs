@@ -517,8 +517,13 @@ impl Registry {
         let old = decode(r, &kv.value, kv.mod_revision)?;
         // An unconditional update is checked as one at the stored revision.
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(expected.to_string()));
-        let mut new = crate::strategy::prepare_update(r, &old, obj, subresource);
-        crate::strategy::validate_update(r, &new, &old)?;
+        let mut new =
+            crate::strategy::prepare_update(r, &old, obj, subresource.filter(|s| *s != "binding"));
+        // A binding is the server's own write of `spec.nodeName`, which pod
+        // updates may otherwise not change.
+        if subresource != Some("binding") {
+            crate::strategy::validate_update(r, &new, &old)?;
+        }
         // Unchanged: no write, as upstream.
         let mut old_cmp = old.clone();
         meta_mut(&mut old_cmp).remove("resourceVersion");

@@ -202,6 +202,24 @@ impl ApiServer {
         if sub == Some("scale") {
             return self.scale(req, &r, ns, info, &q).await;
         }
+        if sub == Some("binding")
+            && r.group.is_empty()
+            && r.plural == "pods"
+            && info.verb == "create"
+        {
+            let ct = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
+            let binding = read_body(req, ct.as_deref()).await?;
+            let name = info.name.as_deref().unwrap_or_default();
+            return self
+                .bind(
+                    &r,
+                    ns,
+                    name,
+                    &binding,
+                    q.get("dryRun").is_some_and(|v| v == "All"),
+                )
+                .await;
+        }
         if matches!(sub, Some(s) if s != "status" && s != "finalize") {
             return Err(ApiError::not_implemented(&format!(
                 "the {} subresource",
@@ -315,6 +333,77 @@ impl ApiServer {
             }
             _ => Err(ApiError::method_not_allowed()),
         }
+    }
+
+    /// `pods/binding`: assigns a pod to a node, once (the scheduler's write).
+    async fn bind(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        binding: &Value,
+        dry_run: bool,
+    ) -> Result<Response<Body>, ApiError> {
+        let node = binding
+            .pointer("/target/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "",
+                    "Binding",
+                    name,
+                    &[crate::status::FieldError::required("target.name", "")],
+                )
+            })?
+            .to_owned();
+        for _ in 0..5 {
+            let mut pod = self.registry.get(r, ns, name).await?;
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(ApiError::conflict(
+                    "",
+                    "pods",
+                    name,
+                    "pod is being deleted, cannot be assigned to a host",
+                ));
+            }
+            if let Some(current) = pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                return Err(ApiError::conflict(
+                    "",
+                    "pods",
+                    name,
+                    &format!("pod {name} is already assigned to node \"{current}\""),
+                ));
+            }
+            if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
+                && crate::meta::meta_str(&pod, "uid") != Some(uid)
+            {
+                return Err(ApiError::conflict(
+                    "",
+                    "pods",
+                    name,
+                    "the UID in the binding does not match the pod",
+                ));
+            }
+            pod["spec"]["nodeName"] = json!(node);
+            match self
+                .registry
+                .update(r, ns, name, pod, Some("binding"), dry_run)
+                .await
+            {
+                Ok(_) => {
+                    let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 });
+                    return Ok(json_response(StatusCode::CREATED, &status));
+                }
+                Err(e) if e.code == 409 && e.reason == "Conflict" => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::modified("", "pods", name))
     }
 
     async fn scale(
