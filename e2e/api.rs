@@ -817,3 +817,29 @@ async fn pods_are_bound_to_nodes_once() {
         other => panic!("expected 409, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn evictions_delete_pods() {
+    let c = Cluster::up().await;
+    let pods: Api<Pod> = Api::default_namespaced(c.client().await);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "evictee" },
+        "spec": { "containers": [{ "name": "c", "image": "busybox" }] }
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let eviction = json!({
+        "apiVersion": "policy/v1", "kind": "Eviction",
+        "metadata": { "name": "evictee" },
+        "deleteOptions": { "gracePeriodSeconds": 0 }
+    });
+    pods.create_subresource::<Value, Value>(
+        "eviction",
+        "evictee",
+        &PostParams::default(),
+        &eviction,
+    )
+    .await
+    .unwrap();
+    assert!(pods.get_opt("evictee").await.unwrap().is_none());
+}

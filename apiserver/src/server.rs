@@ -202,6 +202,37 @@ impl ApiServer {
         if sub == Some("scale") {
             return self.scale(req, &r, ns, info, &q).await;
         }
+        if sub == Some("eviction")
+            && r.group.is_empty()
+            && r.plural == "pods"
+            && info.verb == "create"
+        {
+            // An eviction deletes the pod with the eviction's delete options
+            // (PodDisruptionBudgets are checked once their controller exists).
+            let ct = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
+            let eviction = read_body(req, ct.as_deref()).await?;
+            let name = info.name.as_deref().unwrap_or_default();
+            let options = eviction.get("deleteOptions").cloned().unwrap_or(json!({}));
+            let opts = DeleteOptions {
+                grace_period_seconds: options.get("gracePeriodSeconds").and_then(Value::as_i64),
+                precondition_uid: options
+                    .pointer("/preconditions/uid")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                precondition_rv: options
+                    .pointer("/preconditions/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                propagation_policy: options
+                    .get("propagationPolicy")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
+            };
+            self.registry.delete(&r, ns, name, &opts).await?;
+            let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 });
+            return Ok(json_response(StatusCode::CREATED, &status));
+        }
         if sub == Some("binding")
             && r.group.is_empty()
             && r.plural == "pods"
