@@ -844,3 +844,40 @@ async fn evictions_delete_pods() {
     .unwrap();
     assert!(pods.get_opt("evictee").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn objects_leaving_a_selection_are_deleted_with_their_previous_content() {
+    use futures::{StreamExt, TryStreamExt};
+    let c = Cluster::up().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(c.client().await);
+    let cm: ConfigMap =
+        serde_json::from_value(json!({ "metadata": { "name": "sel", "labels": { "app": "x" } } }))
+            .unwrap();
+    let created = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let rv = created.metadata.resource_version.clone().unwrap();
+    let mut w = cms
+        .watch(&kube::api::WatchParams::default().labels("app=x"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut moved = created.clone();
+    moved.metadata.labels = Some([("app".to_string(), "y".to_string())].into());
+    let updated = cms
+        .replace("sel", &PostParams::default(), &moved)
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), w.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    match event {
+        Some(kube::api::WatchEvent::Deleted(cm)) => {
+            assert_eq!(cm.metadata.labels.unwrap()["app"], "x", "previous content");
+            assert_eq!(
+                cm.metadata.resource_version, updated.metadata.resource_version,
+                "at the change's revision"
+            );
+        }
+        other => panic!("expected DELETED, got {other:?}"),
+    }
+}

@@ -67,6 +67,6 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Api
             serde_yaml::from_slice::<Value>(body)
                 .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
         }
-        other => Err(ApiError::unsupported_media_type(other)),
+        _ => Err(ApiError::unsupported_media_type()),
     }
 }

@@ -748,33 +748,20 @@ impl Registry {
                 };
                 let prev = event.prev.as_ref().map(|p| decode(&r, &p.value, rev));
                 let pass = |o: &Value| filter.as_ref().is_none_or(|f| f(o));
-                match (cur, prev) {
-                    (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),
-                    (Some(Ok(cur)), None) => pass(&cur).then_some(Ok(WatchEvent {
-                        kind: "ADDED",
-                        object: cur,
-                    })),
-                    (Some(Ok(cur)), Some(Ok(prev))) => match (pass(&cur), pass(&prev)) {
-                        (true, true) => Some(Ok(WatchEvent {
-                            kind: "MODIFIED",
-                            object: cur,
-                        })),
-                        (true, false) => Some(Ok(WatchEvent {
-                            kind: "ADDED",
-                            object: cur,
-                        })),
-                        (false, true) => Some(Ok(WatchEvent {
-                            kind: "DELETED",
-                            object: cur,
-                        })),
-                        (false, false) => None,
-                    },
-                    (None, Some(Ok(prev))) => pass(&prev).then_some(Ok(WatchEvent {
-                        kind: "DELETED",
-                        object: prev,
-                    })),
-                    (None, None) => None,
-                }
+                let (cur, prev) = match (cur, prev.transpose()) {
+                    (Some(Err(e)), _) | (_, Err(e)) => return Some(Err(e)),
+                    (cur, Ok(prev)) => (cur.and_then(Result::ok), prev),
+                };
+                let prev_passes = prev.as_ref().is_some_and(pass);
+                let cur_passes = cur.as_ref().is_some_and(pass);
+                let (kind, show_prev) =
+                    crate::selectable::transition(cur.is_none(), prev_passes, cur_passes)?;
+                let object = if show_prev || cur.is_none() {
+                    prev?
+                } else {
+                    cur?
+                };
+                Some(Ok(WatchEvent { kind, object }))
             }
         });
         Ok(futures::stream::iter(initial).chain(live))

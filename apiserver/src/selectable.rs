@@ -12,6 +12,27 @@ pub trait Selectable {
     fn scalar(&self, pointer: &str) -> Option<String>;
 }
 
+/// How a change shows to a watcher with a selector, as upstream's
+/// cacheWatcher: (event type, whether the object shown is the previous
+/// state). Objects entering the selection are ADDED; objects leaving it are
+/// DELETED with their previous content; `None` when the watcher never saw
+/// the object. For a delete the object is already its last state.
+pub fn transition(
+    deleted: bool,
+    prev_passes: bool,
+    cur_passes: bool,
+) -> Option<(&'static str, bool)> {
+    if deleted {
+        return prev_passes.then_some(("DELETED", false));
+    }
+    match (prev_passes, cur_passes) {
+        (true, true) => Some(("MODIFIED", false)),
+        (false, true) => Some(("ADDED", false)),
+        (true, false) => Some(("DELETED", true)),
+        (false, false) => None,
+    }
+}
+
 /// A selector filter, shared by lists and watches.
 pub type Filter = std::sync::Arc<dyn Fn(&dyn Selectable) -> bool + Send + Sync>;
 

@@ -213,22 +213,7 @@ impl ApiServer {
             let eviction = read_body(req, ct.as_deref()).await?;
             let name = info.name.as_deref().unwrap_or_default();
             let options = eviction.get("deleteOptions").cloned().unwrap_or(json!({}));
-            let opts = DeleteOptions {
-                grace_period_seconds: options.get("gracePeriodSeconds").and_then(Value::as_i64),
-                precondition_uid: options
-                    .pointer("/preconditions/uid")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                precondition_rv: options
-                    .pointer("/preconditions/resourceVersion")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                propagation_policy: options
-                    .get("propagationPolicy")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
-            };
+            let opts = delete_options_from(&options, &q);
             self.registry.delete(&r, ns, name, &opts).await?;
             let status = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 });
             return Ok(json_response(StatusCode::CREATED, &status));
@@ -472,7 +457,7 @@ impl ApiServer {
                 }
                 let patch = read_body(req, Some("application/json")).await?;
                 let mut current = crate::scale::to_scale(&self.registry.get(r, ns, name).await?);
-                json_merge(&mut current, &patch);
+                current = rkube_patch::merge_patch(&current, &patch);
                 crate::scale::write(&self.registry, r, ns, name, &current, dry_run).await?
             }
             _ => return Err(ApiError::method_not_allowed()),
@@ -1024,27 +1009,6 @@ impl PatchKind {
     }
 }
 
-/// RFC 7386 JSON merge patch.
-pub fn json_merge(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            if let Some(t) = target.as_object_mut() {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        json_merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
-}
-
 async fn read_bytes(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     let limited = Limited::new(req.into_body(), http_util::MAX_BODY_BYTES);
     match limited.collect().await {
@@ -1066,9 +1030,7 @@ async fn read_body(req: Request<Incoming>, content_type: Option<&str>) -> Result
         .trim();
     if media == rkube_protobuf::CONTENT_TYPE {
         return rkube_protobuf::decode(&bytes).map_err(|e| match e {
-            rkube_protobuf::DecodeError::UnknownKind { .. } => {
-                ApiError::unsupported_media_type(media)
-            }
+            rkube_protobuf::DecodeError::UnknownKind { .. } => ApiError::unsupported_media_type(),
             e => ApiError::bad_request(format!("decoding the protobuf body: {e}")),
         });
     }
@@ -1085,6 +1047,17 @@ async fn delete_options(
     } else {
         http_util::decode_body(Some("application/json"), &bytes)?
     };
+    Ok(delete_options_from(&body, q))
+}
+
+/// DeleteOptions from a body (or an Eviction's `deleteOptions`), with the
+/// query parameters taking precedence as upstream.
+fn delete_options_from(body: &Value, q: &HashMap<String, String>) -> DeleteOptions {
+    let text = |pointer: &str| {
+        body.pointer(pointer)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     let grace = q
         .get("gracePeriodSeconds")
         .and_then(|g| g.parse().ok())
@@ -1092,11 +1065,7 @@ async fn delete_options(
     let policy = q
         .get("propagationPolicy")
         .cloned()
-        .or_else(|| {
-            body.get("propagationPolicy")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .or_else(|| text("/propagationPolicy"))
         .or_else(
             || match body.get("orphanDependents").and_then(Value::as_bool) {
                 Some(true) => Some("Orphan".into()),
@@ -1108,19 +1077,13 @@ async fn delete_options(
             .get("dryRun")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|v| v == "All"));
-    Ok(DeleteOptions {
+    DeleteOptions {
         grace_period_seconds: grace,
-        precondition_uid: body
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        precondition_rv: body
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        precondition_uid: text("/preconditions/uid"),
+        precondition_rv: text("/preconditions/resourceVersion"),
         propagation_policy: policy,
         dry_run,
-    })
+    }
 }
 
 /// Maps a client certificate (DER) to a user.

@@ -149,17 +149,12 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    pub fn unsupported_media_type() -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
         )
-        .with_hint(content_type)
-    }
-
-    fn with_hint(self, _hint: &str) -> Self {
-        self
     }
 
     pub fn not_acceptable() -> Self {
@@ -185,10 +180,6 @@ impl ApiError {
     /// 410 for a resourceVersion that is gone.
     pub fn expired(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
-    }
-
-    pub fn gone(message: impl Into<String>) -> Self {
-        Self::new(410, "Gone", message)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

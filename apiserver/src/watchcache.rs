@@ -430,18 +430,22 @@ fn event_item(
         ));
     };
     let cur = f(&ev.object.filterable);
-    let prev = ev.prev.as_ref().map(|p| f(&p.filterable)).unwrap_or(false);
-    let kind = match ev.kind {
-        EventType::Deleted => prev.then_some("DELETED"),
-        _ => match (prev, cur) {
-            (true, true) => Some("MODIFIED"),
-            (false, true) => Some("ADDED"),
-            (true, false) => Some("DELETED"),
-            (false, false) => None,
-        },
-    }?;
-    let prebuilt = line.filter(|_| kind == ev.kind.as_str()).cloned();
-    Some(WatchItem::Event(kind, ev.object.clone(), prebuilt))
+    let prev = ev.prev.as_ref();
+    let prev_passes = prev.is_some_and(|p| f(&p.filterable));
+    let deleted = ev.kind == EventType::Deleted;
+    let (kind, show_prev) = crate::selectable::transition(deleted, prev_passes, cur)?;
+    match prev.filter(|_| show_prev) {
+        // Leaving the selection: the previous content at this revision.
+        Some(p) => Some(WatchItem::Event(
+            kind,
+            Arc::new(CachedObject::new(p.key.clone(), ev.rev, p.value())),
+            None,
+        )),
+        None => {
+            let prebuilt = line.filter(|_| kind == ev.kind.as_str()).cloned();
+            Some(WatchItem::Event(kind, ev.object.clone(), prebuilt))
+        }
+    }
 }
 
 /// The caches of every resource, started on first use.
