@@ -131,6 +131,7 @@ pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyho
         .context("reading the store's revision")?;
     bootstrap::ensure_system_objects(
         &server.registry,
+        server.catalogue.as_ref(),
         &flags.service_cluster_ip_range,
         advertise,
         flags.secure_port,

@@ -6,20 +6,14 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use crate::registry::{Registry, Resource};
+use crate::server::Catalogue;
 use crate::status::ApiError;
 
-fn core(kind: &str, plural: &str, namespaced: bool, prefix: &str, has_status: bool) -> Resource {
-    Resource {
-        group: String::new(),
-        version: "v1".into(),
-        kind: kind.into(),
-        list_kind: format!("{kind}List"),
-        plural: plural.into(),
-        namespaced,
-        storage_prefix: prefix.into(),
-        has_status,
-        verbs: Vec::new(),
-    }
+/// A built-in resource from the catalogue (the same entry requests use).
+fn resource(catalogue: &dyn Catalogue, group: &str, plural: &str) -> Result<Resource, ApiError> {
+    catalogue
+        .resource(group, "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("{plural} is missing from the catalogue")))
 }
 
 /// The first address of a CIDR plus one: the `kubernetes` service's IP.
@@ -50,11 +44,12 @@ async fn ensure(
 
 pub async fn ensure_system_objects(
     registry: &Registry,
+    catalogue: &dyn Catalogue,
     service_cidr: &str,
     advertise: IpAddr,
     port: u16,
 ) -> Result<(), ApiError> {
-    let namespaces = core("Namespace", "namespaces", false, "namespaces", true);
+    let namespaces = resource(catalogue, "", "namespaces")?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(
             registry,
@@ -72,7 +67,7 @@ pub async fn ensure_system_objects(
             ))
         })?
         .to_string();
-    let services = core("Service", "services", true, "services/specs", true);
+    let services = resource(catalogue, "", "services")?;
     ensure(
         registry,
         &services,
@@ -84,15 +79,7 @@ pub async fn ensure_system_objects(
             "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": port }] } }),
     )
     .await?;
-    let cidrs = Resource {
-        group: "networking.k8s.io".into(),
-        kind: "ServiceCIDR".into(),
-        list_kind: "ServiceCIDRList".into(),
-        plural: "servicecidrs".into(),
-        namespaced: false,
-        storage_prefix: "servicecidrs".into(),
-        ..core("ServiceCIDR", "servicecidrs", false, "servicecidrs", true)
-    };
+    let cidrs = resource(catalogue, "networking.k8s.io", "servicecidrs")?;
     ensure(
         registry,
         &cidrs,
@@ -102,7 +89,7 @@ pub async fn ensure_system_objects(
           "spec": { "cidrs": [registry.service_ranges.cidr()] } }),
     )
     .await?;
-    let endpoints = core("Endpoints", "endpoints", true, "services/endpoints", false);
+    let endpoints = resource(catalogue, "", "endpoints")?;
     ensure(
         registry,
         &endpoints,
