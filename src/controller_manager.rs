@@ -26,6 +26,12 @@ pub struct Flags {
     pub leader_elect_renew_deadline: String,
     #[arg(long, default_value = "2s")]
     pub leader_elect_retry_period: String,
+    /// ReplicaSets synced in parallel.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_replicaset_syncs: u16,
+    /// ReplicationControllers synced in parallel.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_rc_syncs: u16,
 }
 
 impl Flags {
@@ -39,6 +45,8 @@ impl Flags {
             leader_elect_lease_duration: "15s".into(),
             leader_elect_renew_deadline: "10s".into(),
             leader_elect_retry_period: "2s".into(),
+            concurrent_replicaset_syncs: 5,
+            concurrent_rc_syncs: 5,
         }
     }
 }
@@ -64,6 +72,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         rkube_controllers::Options {
             root_ca_pem,
             controllers: flags.controllers.clone(),
+            concurrent_replicaset_syncs: flags.concurrent_replicaset_syncs,
+            concurrent_rc_syncs: flags.concurrent_rc_syncs,
         },
     );
     if !flags.leader_elect {

@@ -6,8 +6,11 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+pub mod informer;
 pub mod leader;
 pub mod namespace;
+pub mod podutil;
+pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
 
@@ -42,9 +45,22 @@ pub const ROOT_CA_PUBLISHER_CONTROLLER: ControllerName = ControllerName {
     aliases: &["root-ca-cert-publisher"],
 };
 
+/// The ReplicaSet controller.
+pub const REPLICASET_CONTROLLER: ControllerName = ControllerName {
+    name: "replicaset-controller",
+    aliases: &["replicaset"],
+};
+/// The ReplicationController controller.
+pub const REPLICATIONCONTROLLER_CONTROLLER: ControllerName = ControllerName {
+    name: "replicationcontroller-controller",
+    aliases: &["replicationcontroller"],
+};
+
 /// All controllers in this crate.
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
     NAMESPACE_CONTROLLER,
+    REPLICASET_CONTROLLER,
+    REPLICATIONCONTROLLER_CONTROLLER,
     SERVICEACCOUNT_CONTROLLER,
     ROOT_CA_PUBLISHER_CONTROLLER,
 ];
@@ -58,6 +74,10 @@ pub struct Options {
     /// As kube-controller-manager's `--controllers`: `*` enables all,
     /// `foo` enables `foo`, `-foo` disables `foo`. Empty means `["*"]`.
     pub controllers: Vec<String>,
+    /// `--concurrent-replicaset-syncs` (upstream default 5).
+    pub concurrent_replicaset_syncs: u16,
+    /// `--concurrent-rc-syncs` (upstream default 5).
+    pub concurrent_rc_syncs: u16,
 }
 
 /// Checks that every entry of `--controllers` names a known controller.
@@ -106,33 +126,71 @@ pub fn is_enabled(controller: &ControllerName, controllers: &[String]) -> bool {
 /// (cancelled) or every controller stream ends.
 pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
     validate_controllers(&opts.controllers)?;
+    let informers = informer::Informers::new(client.clone());
     let mut tasks: Vec<BoxFuture<'static, ()>> = Vec::new();
     if is_enabled(&NAMESPACE_CONTROLLER, &opts.controllers) {
         tracing::info!(
             controller = NAMESPACE_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(namespace::run(client.clone()).boxed());
+        tasks.push(namespace::run(client.clone(), informers.clone()).boxed());
     }
     if is_enabled(&SERVICEACCOUNT_CONTROLLER, &opts.controllers) {
         tracing::info!(
             controller = SERVICEACCOUNT_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(serviceaccount::run(client.clone()).boxed());
+        tasks.push(serviceaccount::run(client.clone(), informers.clone()).boxed());
     }
     if is_enabled(&ROOT_CA_PUBLISHER_CONTROLLER, &opts.controllers) {
         tracing::info!(
             controller = ROOT_CA_PUBLISHER_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(rootcacert::run(client.clone(), opts.root_ca_pem.clone()).boxed());
+        tasks.push(
+            rootcacert::run(client.clone(), informers.clone(), opts.root_ca_pem.clone()).boxed(),
+        );
+    }
+    if is_enabled(&REPLICASET_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = REPLICASET_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            replicaset::run::<k8s_openapi::api::apps::v1::ReplicaSet>(
+                client.clone(),
+                informers.clone(),
+                opts.concurrent_replicaset_syncs.max(1),
+            )
+            .boxed(),
+        );
+    }
+    if is_enabled(&REPLICATIONCONTROLLER_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = REPLICATIONCONTROLLER_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            replicaset::run::<k8s_openapi::api::core::v1::ReplicationController>(
+                client.clone(),
+                informers.clone(),
+                opts.concurrent_rc_syncs.max(1),
+            )
+            .boxed(),
+        );
     }
     if tasks.is_empty() {
         tracing::warn!("no controllers enabled");
         return Ok(());
     }
-    futures::future::join_all(tasks).await;
+    // Controllers subscribe to the shared watches as they start, so the
+    // watches start once every controller has subscribed.
+    let controllers = futures::future::join_all(tasks);
+    let watches = async move {
+        tokio::task::yield_now().await;
+        informers.run().await
+    };
+    futures::future::join(controllers, watches).await;
     Ok(())
 }
 

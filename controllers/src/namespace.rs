@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition, NamespaceStatus}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{ApiCapabilities, Discovery, Scope, verbs};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api_code;
@@ -432,9 +432,10 @@ fn error_policy(ns: Arc<Namespace>, err: &Error, _ctx: Arc<Ctx>) -> Action {
 }
 
 /// Runs the namespace controller until cancelled.
-pub async fn run(client: Client) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    Controller::new(namespaces, watcher::Config::default())
+pub async fn run(client: Client, informers: crate::informer::Informers) {
+    // The namespaces come from the process's shared watch.
+    let (namespaces, changes) = informers.subscribe::<Namespace>();
+    Controller::for_shared_stream(changes, namespaces)
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|res| async move {
             match res {

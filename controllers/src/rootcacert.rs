@@ -133,10 +133,11 @@ fn map_config_map(cm: ConfigMap) -> Option<ObjectRef<Namespace>> {
 }
 
 /// Runs the root CA publisher until cancelled.
-pub async fn run(client: Client, root_ca_pem: String) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+pub async fn run(client: Client, informers: crate::informer::Informers, root_ca_pem: String) {
+    // The namespaces come from the process's shared watch.
+    let (namespaces, changes) = informers.subscribe::<Namespace>();
     let cms: Api<ConfigMap> = Api::all(client.clone());
-    Controller::new(namespaces, watcher::Config::default())
+    Controller::for_shared_stream(changes, namespaces)
         .watches(
             cms,
             // Only the published ConfigMaps, not every ConfigMap in the cluster.

@@ -97,10 +97,11 @@ fn map_service_account(sa: ServiceAccount) -> Option<ObjectRef<Namespace>> {
 }
 
 /// Runs the service account controller until cancelled.
-pub async fn run(client: Client) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+pub async fn run(client: Client, informers: crate::informer::Informers) {
+    // The namespaces come from the process's shared watch.
+    let (namespaces, changes) = informers.subscribe::<Namespace>();
     let sas: Api<ServiceAccount> = Api::all(client.clone());
-    Controller::new(namespaces, watcher::Config::default())
+    Controller::for_shared_stream(changes, namespaces)
         .watches(
             sas,
             watcher::Config::default().fields(&format!("metadata.name={DEFAULT_SERVICE_ACCOUNT}")),
