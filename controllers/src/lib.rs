@@ -6,6 +6,7 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+pub mod garbagecollector;
 pub mod informer;
 pub mod leader;
 pub mod namespace;
@@ -56,8 +57,15 @@ pub const REPLICATIONCONTROLLER_CONTROLLER: ControllerName = ControllerName {
     aliases: &["replicationcontroller"],
 };
 
+/// The garbage collector.
+pub const GARBAGE_COLLECTOR_CONTROLLER: ControllerName = ControllerName {
+    name: "garbage-collector-controller",
+    aliases: &["garbagecollector"],
+};
+
 /// All controllers in this crate.
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    GARBAGE_COLLECTOR_CONTROLLER,
     NAMESPACE_CONTROLLER,
     REPLICASET_CONTROLLER,
     REPLICATIONCONTROLLER_CONTROLLER,
@@ -150,6 +158,13 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
         tasks.push(
             rootcacert::run(client.clone(), informers.clone(), opts.root_ca_pem.clone()).boxed(),
         );
+    }
+    if is_enabled(&GARBAGE_COLLECTOR_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = GARBAGE_COLLECTOR_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(garbagecollector::run(client.clone()).boxed());
     }
     if is_enabled(&REPLICASET_CONTROLLER, &opts.controllers) {
         tracing::info!(
