@@ -134,7 +134,10 @@ async fn gc_should_keep_the_rc_around_until_all_its_pods_are_deleted() {
         p.metadata.deletion_timestamp.is_some().then_some(())
     })
     .await;
-    let got = rcs.get("foreground").await.unwrap();
+    let got = match rcs.get("foreground").await {
+        Ok(g) => g,
+        Err(e) => panic!("{e}\n{}", c.log()),
+    };
     assert!(got.metadata.deletion_timestamp.is_some());
     assert!(
         got.metadata

@@ -48,6 +48,11 @@ pub async fn mark_ready(pods: &Api<Pod>, name: &str) {
         }})),
     )
     .await
+    .or_else(|e| match e {
+        // Deleted meanwhile: nothing to report.
+        kube::Error::Api(s) if s.code == 404 => Ok(Pod::default()),
+        e => Err(e),
+    })
     .expect("write pod status");
 }
 

@@ -11,6 +11,7 @@ mod conformance_namespaces;
 mod conformance_services;
 mod conformance_util;
 mod conformance_watch;
+mod controllers_deployment;
 mod controllers_gc;
 mod controllers_replicaset;
 mod controllers_util;

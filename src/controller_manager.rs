@@ -29,6 +29,9 @@ pub struct Flags {
     /// ReplicaSets synced in parallel.
     #[arg(long, default_value_t = 5)]
     pub concurrent_replicaset_syncs: u16,
+    /// Deployments synced in parallel.
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_deployment_syncs: u16,
     /// ReplicationControllers synced in parallel.
     #[arg(long, default_value_t = 5)]
     pub concurrent_rc_syncs: u16,
@@ -46,6 +49,7 @@ impl Flags {
             leader_elect_renew_deadline: "10s".into(),
             leader_elect_retry_period: "2s".into(),
             concurrent_replicaset_syncs: 5,
+            concurrent_deployment_syncs: 5,
             concurrent_rc_syncs: 5,
         }
     }
@@ -73,6 +77,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             root_ca_pem,
             controllers: flags.controllers.clone(),
             concurrent_replicaset_syncs: flags.concurrent_replicaset_syncs,
+            concurrent_deployment_syncs: flags.concurrent_deployment_syncs,
             concurrent_rc_syncs: flags.concurrent_rc_syncs,
         },
     );

@@ -54,6 +54,10 @@ pub struct Node {
 #[derive(Default)]
 struct Graph {
     kinds: Vec<Kind>,
+    /// Kinds whose watch has delivered its first full list. The collector
+    /// acts only when every kind is synced (upstream waits for its
+    /// monitors' caches): a dependent not yet listed must not look absent.
+    synced: HashSet<usize>,
     nodes: HashMap<String, Node>,
     queue: VecDeque<String>,
     queued: HashSet<String>,
@@ -478,6 +482,7 @@ async fn watch_kind(collector: Arc<Collector>, index: usize, kind: Kind) {
                     g.apply(index, m);
                 }
                 Event::InitDone => {
+                    g.synced.insert(index);
                     // Objects of this kind deleted while the watch was down.
                     let gone: Vec<String> = g
                         .nodes
@@ -534,7 +539,11 @@ pub async fn run(client: Client) {
             loop {
                 let next = {
                     let mut g = collector.lock();
-                    let next = g.queue.pop_front();
+                    let next = if g.synced.len() < g.kinds.len() || g.kinds.is_empty() {
+                        None
+                    } else {
+                        g.queue.pop_front()
+                    };
                     if let Some(uid) = &next {
                         g.queued.remove(uid);
                     }

@@ -6,6 +6,7 @@
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+pub mod deployment;
 pub mod garbagecollector;
 pub mod informer;
 pub mod leader;
@@ -63,8 +64,15 @@ pub const GARBAGE_COLLECTOR_CONTROLLER: ControllerName = ControllerName {
     aliases: &["garbagecollector"],
 };
 
+/// The Deployment controller.
+pub const DEPLOYMENT_CONTROLLER: ControllerName = ControllerName {
+    name: "deployment-controller",
+    aliases: &["deployment"],
+};
+
 /// All controllers in this crate.
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    DEPLOYMENT_CONTROLLER,
     GARBAGE_COLLECTOR_CONTROLLER,
     NAMESPACE_CONTROLLER,
     REPLICASET_CONTROLLER,
@@ -84,6 +92,8 @@ pub struct Options {
     pub controllers: Vec<String>,
     /// `--concurrent-replicaset-syncs` (upstream default 5).
     pub concurrent_replicaset_syncs: u16,
+    /// `--concurrent-deployment-syncs` (upstream default 5).
+    pub concurrent_deployment_syncs: u16,
     /// `--concurrent-rc-syncs` (upstream default 5).
     pub concurrent_rc_syncs: u16,
 }
@@ -165,6 +175,20 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
             "starting controller"
         );
         tasks.push(garbagecollector::run(client.clone()).boxed());
+    }
+    if is_enabled(&DEPLOYMENT_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = DEPLOYMENT_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            deployment::run(
+                client.clone(),
+                informers.clone(),
+                opts.concurrent_deployment_syncs.max(1),
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&REPLICASET_CONTROLLER, &opts.controllers) {
         tracing::info!(
