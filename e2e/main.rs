@@ -12,6 +12,7 @@ mod conformance_services;
 mod conformance_util;
 mod conformance_watch;
 mod controllers_deployment;
+mod controllers_endpoints;
 mod controllers_gc;
 mod controllers_replicaset;
 mod controllers_util;

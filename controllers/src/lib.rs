@@ -7,6 +7,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 pub mod deployment;
+pub mod endpoints;
 pub mod garbagecollector;
 pub mod informer;
 pub mod leader;
@@ -70,8 +71,21 @@ pub const DEPLOYMENT_CONTROLLER: ControllerName = ControllerName {
     aliases: &["deployment"],
 };
 
+/// The Endpoints controller.
+pub const ENDPOINTS_CONTROLLER: ControllerName = ControllerName {
+    name: "endpoints-controller",
+    aliases: &["endpoint"],
+};
+/// The EndpointSlice controller.
+pub const ENDPOINTSLICE_CONTROLLER: ControllerName = ControllerName {
+    name: "endpointslice-controller",
+    aliases: &["endpointslice"],
+};
+
 /// All controllers in this crate.
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    ENDPOINTS_CONTROLLER,
+    ENDPOINTSLICE_CONTROLLER,
     DEPLOYMENT_CONTROLLER,
     GARBAGE_COLLECTOR_CONTROLLER,
     NAMESPACE_CONTROLLER,
@@ -175,6 +189,20 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
             "starting controller"
         );
         tasks.push(garbagecollector::run(client.clone()).boxed());
+    }
+    if is_enabled(&ENDPOINTS_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = ENDPOINTS_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(endpoints::run(client.clone(), informers.clone(), false).boxed());
+    }
+    if is_enabled(&ENDPOINTSLICE_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = ENDPOINTSLICE_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(endpoints::run(client.clone(), informers.clone(), true).boxed());
     }
     if is_enabled(&DEPLOYMENT_CONTROLLER, &opts.controllers) {
         tracing::info!(
