@@ -33,6 +33,9 @@ pub enum Error {
     Kube(#[from] kube::Error),
 }
 
+/// A resolved port: (name, port, protocol).
+pub type ResolvedPort = (String, i32, String);
+
 /// A pod endpoint of a service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodEndpoint {
@@ -43,7 +46,7 @@ pub struct PodEndpoint {
     pub pod_name: String,
     pub pod_uid: String,
     /// Resolved ports: (name, port, protocol).
-    pub ports: Vec<(String, i32, String)>,
+    pub ports: Vec<ResolvedPort>,
 }
 
 /// Upstream `FindPort`: a numeric target port as is; a named one from the
@@ -141,8 +144,7 @@ fn address(e: &PodEndpoint, ns: &str) -> Value {
 
 /// The Endpoints subsets: addresses grouped by their resolved port set.
 pub fn subsets(eps: &[PodEndpoint], ns: &str) -> Value {
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, (Vec<Value>, Vec<Value>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<Vec<ResolvedPort>, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
     for e in eps {
         let g = groups.entry(e.ports.clone()).or_default();
         if e.ready {
@@ -257,7 +259,7 @@ async fn reconcile_slices(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Er
     }
     let eps = pod_endpoints(&svc, &namespace_pods(&ctx.pods, &ns));
     // One slice per resolved port set.
-    let mut groups: BTreeMap<Vec<(String, i32, String)>, Vec<&PodEndpoint>> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<ResolvedPort>, Vec<&PodEndpoint>> = BTreeMap::new();
     for e in &eps {
         groups.entry(e.ports.clone()).or_default().push(e);
     }
