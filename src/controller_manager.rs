@@ -29,6 +29,10 @@ pub struct Flags {
     /// ReplicaSets synced in parallel.
     #[arg(long, default_value_t = 5)]
     pub concurrent_replicaset_syncs: u16,
+    /// Terminated pods kept before the pod garbage collector deletes the
+    /// oldest (0 disables).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: usize,
     /// Deployments synced in parallel.
     #[arg(long, default_value_t = 5)]
     pub concurrent_deployment_syncs: u16,
@@ -49,6 +53,7 @@ impl Flags {
             leader_elect_renew_deadline: "10s".into(),
             leader_elect_retry_period: "2s".into(),
             concurrent_replicaset_syncs: 5,
+            terminated_pod_gc_threshold: 12500,
             concurrent_deployment_syncs: 5,
             concurrent_rc_syncs: 5,
         }
@@ -77,6 +82,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             root_ca_pem,
             controllers: flags.controllers.clone(),
             concurrent_replicaset_syncs: flags.concurrent_replicaset_syncs,
+            terminated_pod_gc_threshold: flags.terminated_pod_gc_threshold,
             concurrent_deployment_syncs: flags.concurrent_deployment_syncs,
             concurrent_rc_syncs: flags.concurrent_rc_syncs,
         },

@@ -12,6 +12,7 @@ pub mod garbagecollector;
 pub mod informer;
 pub mod leader;
 pub mod namespace;
+pub mod podgc;
 pub mod podutil;
 pub mod replicaset;
 pub mod rootcacert;
@@ -82,8 +83,15 @@ pub const ENDPOINTSLICE_CONTROLLER: ControllerName = ControllerName {
     aliases: &["endpointslice"],
 };
 
+/// The pod garbage collector.
+pub const PODGC_CONTROLLER: ControllerName = ControllerName {
+    name: "pod-garbage-collector-controller",
+    aliases: &["podgc"],
+};
+
 /// All controllers in this crate.
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    PODGC_CONTROLLER,
     ENDPOINTS_CONTROLLER,
     ENDPOINTSLICE_CONTROLLER,
     DEPLOYMENT_CONTROLLER,
@@ -106,6 +114,8 @@ pub struct Options {
     pub controllers: Vec<String>,
     /// `--concurrent-replicaset-syncs` (upstream default 5).
     pub concurrent_replicaset_syncs: u16,
+    /// `--terminated-pod-gc-threshold` (upstream default 12500; 0 disables).
+    pub terminated_pod_gc_threshold: usize,
     /// `--concurrent-deployment-syncs` (upstream default 5).
     pub concurrent_deployment_syncs: u16,
     /// `--concurrent-rc-syncs` (upstream default 5).
@@ -203,6 +213,17 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
             "starting controller"
         );
         tasks.push(endpoints::run(client.clone(), informers.clone(), true).boxed());
+    }
+    if is_enabled(&PODGC_CONTROLLER, &opts.controllers) {
+        tracing::info!(controller = PODGC_CONTROLLER.name, "starting controller");
+        tasks.push(
+            podgc::run(
+                client.clone(),
+                informers.clone(),
+                opts.terminated_pod_gc_threshold,
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&DEPLOYMENT_CONTROLLER, &opts.controllers) {
         tracing::info!(
