@@ -9,7 +9,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 /// Upper bound for a controller to converge; tests fail past it.
-pub const CONVERGE: Duration = Duration::from_secs(30);
+pub const CONVERGE: Duration = Duration::from_secs(60);
 
 /// Polls `check` until it returns `Some`, panicking after [`CONVERGE`].
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
