@@ -324,3 +324,141 @@ async fn deployment_delete_with_each_cascade_mode() {
         }
     }
 }
+
+async fn replicasets(rss: &Api<ReplicaSet>) -> Vec<ReplicaSet> {
+    rss.list(&ListParams::default()).await.unwrap().items
+}
+
+#[tokio::test]
+async fn deployment_pause_resume_and_restart() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    c.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox",
+        "--replicas=2",
+        "-n",
+        &ns,
+    ]);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let kubelet = spawn_kubelet(pods.clone());
+    available(&deploys, "web", 2).await;
+    c.kubectl_ok(&["rollout", "pause", "deployment/web", "-n", &ns]);
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "busybox=busybox:1.36",
+        "-n",
+        &ns,
+    ]);
+    eventually("paused condition", || async {
+        let d = deploys.get("web").await.unwrap();
+        let conds = d.status?.conditions?;
+        conds
+            .iter()
+            .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("DeploymentPaused"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(replicasets(&rss).await.len(), 1, "no rollout while paused");
+    c.kubectl_ok(&["rollout", "resume", "deployment/web", "-n", &ns]);
+    eventually("rolled out after resume", || async {
+        let l = active_pods(&pods, "app=web").await;
+        (l.len() == 2 && l.iter().all(|p| image(p) == "busybox:1.36")).then_some(())
+    })
+    .await;
+    available(&deploys, "web", 2).await;
+    c.kubectl_ok(&["rollout", "restart", "deployment/web", "-n", &ns]);
+    eventually("restarted", || async {
+        let l = active_pods(&pods, "app=web").await;
+        let restarted = l.iter().all(|p| {
+            p.metadata
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"))
+        });
+        (l.len() == 2 && restarted).then_some(())
+    })
+    .await;
+    available(&deploys, "web", 2).await;
+    assert_eq!(replicasets(&rss).await.len(), 3);
+    kubelet.abort();
+}
+
+// [sig-apps] Deployment RecreateDeployment should delete old pods and
+// create new ones [Conformance]
+#[tokio::test]
+async fn deployment_recreate_deletes_old_pods_before_creating_new_ones() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &kube::api::PostParams::default(),
+            &crate::conformance_util::obj(serde_json::json!({
+                "metadata": {"name": "web"},
+                "spec": {
+                    "replicas": 3,
+                    "strategy": {"type": "Recreate"},
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "busybox", "image": "busybox"}]},
+                    },
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    let kubelet = spawn_kubelet(pods.clone());
+    available(&deploys, "web", 3).await;
+    let mixed = Arc::new(Mutex::new(false));
+    let checker = {
+        let pods = pods.clone();
+        let mixed = mixed.clone();
+        tokio::spawn(async move {
+            let mut state: HashMap<String, Pod> = HashMap::new();
+            let mut w = watcher::watcher(pods, watcher::Config::default()).boxed();
+            while let Some(Ok(ev)) = w.next().await {
+                match ev {
+                    watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                        state.insert(p.metadata.name.clone().unwrap(), p);
+                    }
+                    watcher::Event::Delete(p) => {
+                        state.remove(p.metadata.name.as_deref().unwrap());
+                    }
+                    _ => continue,
+                }
+                let images: std::collections::HashSet<String> = state.values().map(image).collect();
+                if images.len() > 1 {
+                    *mixed.lock().unwrap() = true;
+                }
+            }
+        })
+    };
+    c.kubectl_ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "busybox=busybox:1.36",
+        "-n",
+        &ns,
+    ]);
+    eventually("recreated", || async {
+        let l = active_pods(&pods, "app=web").await;
+        (l.len() == 3 && l.iter().all(|p| image(p) == "busybox:1.36")).then_some(())
+    })
+    .await;
+    available(&deploys, "web", 3).await;
+    checker.abort();
+    kubelet.abort();
+    assert!(!*mixed.lock().unwrap(), "old and new pods ran together");
+}
