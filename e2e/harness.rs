@@ -38,6 +38,22 @@ impl Cluster {
         c
     }
 
+    /// An API server (without controllers) started with more `rkube up`
+    /// flags, e.g. `--simulated-nodes 3`.
+    pub async fn up_with_args(args: &[&str]) -> Cluster {
+        let mut c = Cluster {
+            child: None,
+            controllers: false,
+            extra: args.iter().map(|a| a.to_string()).collect(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            etcd: None,
+        };
+        c.spawn();
+        c.wait_ready().await;
+        c
+    }
+
     /// A whole `rkube up` cluster: API server and controller manager.
     pub async fn up_with_controllers() -> Cluster {
         Self::start(tempfile::tempdir().expect("tempdir"), None, true).await

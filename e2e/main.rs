@@ -17,3 +17,4 @@ mod controllers_gc;
 mod controllers_replicaset;
 mod controllers_util;
 mod harness;
+mod kubelet;

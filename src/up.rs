@@ -32,10 +32,15 @@ pub struct Flags {
     /// Run the API server alone, without the controller manager.
     #[arg(long)]
     pub no_controllers: bool,
+    /// Also run this many simulated nodes (`sim-node-0` …) in this
+    /// process: pods bound to them report Running without processes. They
+    /// share one identity, `system:node:simulated`.
+    #[arg(long, default_value_t = 0)]
+    pub simulated_nodes: u32,
 }
 
 /// This host's non-loopback addresses, for the serving certificate.
-fn host_addresses() -> Vec<IpAddr> {
+pub fn host_addresses() -> Vec<IpAddr> {
     let mut out = Vec::new();
     if let Ok(text) = std::fs::read_to_string("/proc/net/fib_trie") {
         // Lines "|-- a.b.c.d" followed by "/32 host LOCAL" name local addresses.
@@ -112,8 +117,25 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let kubeconfigs = pki
         .ensure_component_kubeconfigs(&server_url)
         .context("writing the component kubeconfigs")?;
+    let nodes = async {
+        if flags.simulated_nodes == 0 {
+            return std::future::pending().await;
+        }
+        // One shared client certificate for all simulated nodes: one per
+        // node would cost a key pair each for no gain in a simulation.
+        let kubeconfig = dir.join("kubelet-simulated.conf");
+        pki.kubelet_kubeconfig(&kubeconfig, &server_url, "simulated")
+            .context("writing the simulated nodes' kubeconfig")?;
+        let client = crate::controller_manager::client(&kubeconfig).await?;
+        let runtime = crate::kubelet::runtime("simulated")?;
+        let nodes = crate::kubelet::simulated_nodes(flags.simulated_nodes);
+        rkube_kubelet::run(client, nodes, runtime).await
+    };
     if flags.no_controllers {
-        return serving.await.context("the API server task")?;
+        return tokio::select! {
+            served = serving => served.context("the API server task")?,
+            ran = nodes => ran.context("the simulated nodes"),
+        };
     }
     let controllers = crate::controller_manager::Flags::for_up(
         kubeconfigs.controller_manager,
@@ -122,5 +144,6 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     tokio::select! {
         served = serving => served.context("the API server task")?,
         managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),
+        ran = nodes => ran.context("the simulated nodes"),
     }
 }

@@ -1,0 +1,332 @@
+//! Pod workers: one pod watch shared by every node of the process,
+//! dispatched by `spec.nodeName`; pods are started through the runtime and
+//! their status written to `pods/status`; deleted pods are stopped, marked
+//! terminal and their deletion confirmed (upstream's status manager).
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::addresses::IpPool;
+use crate::node::NodeConfig;
+use crate::podstatus::{self, Stop};
+use crate::runtime::Runtime;
+
+/// Pod status writes in flight at once.
+const WORKERS: usize = 64;
+const WRITE_ATTEMPTS: u32 = 5;
+
+pub struct NodeEntry {
+    pub cfg: NodeConfig,
+    pub pool: Mutex<IpPool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stage {
+    Running,
+    Stopping,
+    /// Terminal (Succeeded/Failed) and not yet deleted.
+    Done,
+}
+
+enum Work {
+    Start(Box<Pod>),
+    Stop(Box<Pod>, Stop),
+}
+
+pub struct Pods {
+    client: kube::Client,
+    runtime: Arc<dyn Runtime>,
+    nodes: HashMap<String, Arc<NodeEntry>>,
+    stages: Mutex<HashMap<String, Stage>>,
+    tx: mpsc::UnboundedSender<Work>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not stop every pod worker.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn uid(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
+}
+
+fn node_name(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or("")
+}
+
+fn phase(pod: &Pod) -> &str {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+fn pods_api(client: &kube::Client, pod: &Pod) -> Api<Pod> {
+    Api::namespaced(
+        client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    )
+}
+
+/// The field selector of the process's one pod watch.
+pub fn selector(nodes: &HashMap<String, Arc<NodeEntry>>) -> String {
+    match nodes.keys().next() {
+        Some(only) if nodes.len() == 1 => format!("spec.nodeName={only}"),
+        _ => "spec.nodeName!=".into(),
+    }
+}
+
+/// Watches pods and runs them until the watch ends (it retries with
+/// back-off, so only on shutdown).
+pub async fn run(
+    client: kube::Client,
+    runtime: Arc<dyn Runtime>,
+    nodes: HashMap<String, Arc<NodeEntry>>,
+) -> anyhow::Result<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let pods = Arc::new(Pods {
+        client: client.clone(),
+        runtime,
+        stages: Mutex::new(HashMap::new()),
+        tx,
+        nodes,
+    });
+    let workers = {
+        let pods = pods.clone();
+        tokio_stream::wrappers::UnboundedReceiverStream::new(rx).for_each_concurrent(
+            WORKERS,
+            move |work| {
+                let pods = pods.clone();
+                async move { pods.work(work).await }
+            },
+        )
+    };
+    let config = watcher::Config::default().fields(&selector(&pods.nodes));
+    let events = watcher(Api::<Pod>::all(client), config).default_backoff();
+    let watch = async {
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) => {
+                    pods.observe(pod)
+                }
+                Ok(watcher::Event::Delete(pod)) => pods.forget(&pod),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+                Err(e) => tracing::warn!("pod watch: {e}"),
+            }
+        }
+    };
+    tokio::select! {
+        () = watch => anyhow::bail!("the pod watch ended"),
+        () = workers => anyhow::bail!("the pod workers ended"),
+    }
+}
+
+impl Pods {
+    fn send(&self, work: Work) {
+        // The receiver lives as long as `run`.
+        let _ = self.tx.send(work);
+    }
+
+    fn observe(&self, pod: Pod) {
+        if !self.nodes.contains_key(node_name(&pod)) {
+            return;
+        }
+        let uid = uid(&pod);
+        let mut stages = lock(&self.stages);
+        let stage = stages.get(&uid).copied();
+        if pod.metadata.deletion_timestamp.is_some() {
+            if stage != Some(Stage::Stopping) {
+                stages.insert(uid, Stage::Stopping);
+                self.send(Work::Stop(Box::new(pod), Stop::Deleted));
+            }
+            return;
+        }
+        if stage.is_some() {
+            return;
+        }
+        if matches!(phase(&pod), "Succeeded" | "Failed") {
+            stages.insert(uid, Stage::Done);
+            return;
+        }
+        stages.insert(uid, Stage::Running);
+        self.send(Work::Start(Box::new(pod)));
+    }
+
+    fn forget(&self, pod: &Pod) {
+        let uid = uid(pod);
+        lock(&self.stages).remove(&uid);
+        if let Some(node) = self.nodes.get(node_name(pod)) {
+            lock(&node.pool).release(&uid);
+        }
+    }
+
+    async fn work(&self, work: Work) {
+        let (pod, result) = match work {
+            Work::Start(pod) => {
+                let r = self.start(&pod).await;
+                (pod, r)
+            }
+            Work::Stop(pod, why) => {
+                let r = self.stop(&pod, why).await;
+                (pod, r)
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                pod = pod.metadata.name.as_deref().unwrap_or(""),
+                namespace = pod.metadata.namespace.as_deref().unwrap_or(""),
+                "pod worker: {e:#}"
+            );
+        }
+    }
+
+    /// Whether this pod's status was already written by this node (a
+    /// restarted kubelet finds its pods running).
+    fn already_running(pod: &Pod, node: &NodeEntry) -> Option<Ipv4Addr> {
+        let status = pod.status.as_ref()?;
+        let containers = pod.spec.as_ref()?.containers.len();
+        (status.phase.as_deref() == Some("Running")
+            && status.host_ip.as_deref() == Some(node.cfg.ip.as_str())
+            && status.container_statuses.as_ref().map(Vec::len) == Some(containers))
+        .then(|| status.pod_ip.as_deref()?.parse().ok())
+        .flatten()
+    }
+
+    async fn start(&self, pod: &Pod) -> anyhow::Result<()> {
+        let Some(node) = self.nodes.get(node_name(pod)) else {
+            return Ok(());
+        };
+        let uid = uid(pod);
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        if let Some(ip) = Self::already_running(pod, node) {
+            if !host_network {
+                lock(&node.pool).reserve(&uid, ip);
+            }
+            self.schedule_deadline(pod);
+            return Ok(());
+        }
+        let pod_ip = if host_network {
+            node.cfg.ip.clone()
+        } else {
+            match lock(&node.pool).allocate(&uid) {
+                Some(ip) => ip.to_string(),
+                None => anyhow::bail!("no pod IPs left on node {}", node.cfg.name),
+            }
+        };
+        let started = self.runtime.start_pod(pod).await?;
+        let status = podstatus::running(pod, &started, &node.cfg.ip, &pod_ip, Utc::now());
+        if self.write_status(pod, status).await? {
+            self.schedule_deadline(pod);
+        }
+        Ok(())
+    }
+
+    /// Fails the pod once `activeDeadlineSeconds` have passed since it
+    /// started, as upstream's active deadline handler.
+    fn schedule_deadline(&self, pod: &Pod) {
+        let Some(seconds) = pod.spec.as_ref().and_then(|s| s.active_deadline_seconds) else {
+            return;
+        };
+        let started = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .map(|t| t.0.as_second())
+            .unwrap_or_else(|| Utc::now().timestamp());
+        let wait = (started + seconds - Utc::now().timestamp()).max(0) as u64;
+        let api = pods_api(&self.client, pod);
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let uid = uid(pod);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            if let Ok(Some(pod)) = api.get_opt(&name).await
+                && pod.metadata.uid.as_deref() == Some(uid.as_str())
+                && pod.metadata.deletion_timestamp.is_none()
+                && !matches!(phase(&pod), "Succeeded" | "Failed")
+            {
+                let _ = tx.send(Work::Stop(Box::new(pod), Stop::DeadlineExceeded));
+            }
+        });
+    }
+
+    async fn stop(&self, pod: &Pod, why: Stop) -> anyhow::Result<()> {
+        let uid = uid(pod);
+        self.runtime.stop_pod(pod).await?;
+        if !matches!(phase(pod), "Succeeded" | "Failed") {
+            let status = podstatus::stopped(pod, why, Utc::now());
+            if !self.write_status(pod, status).await? {
+                return Ok(());
+            }
+        }
+        if let Some(node) = self.nodes.get(node_name(pod)) {
+            lock(&node.pool).release(&uid);
+        }
+        if why == Stop::DeadlineExceeded {
+            let mut stages = lock(&self.stages);
+            if stages.get(&uid) == Some(&Stage::Running) {
+                stages.insert(uid, Stage::Done);
+            }
+            return Ok(());
+        }
+        // Confirm the deletion: grace period 0, only for this very pod.
+        let params = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        match pods_api(&self.client, pod).delete(name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Merge-patches `pods/status`; false when the pod is gone.
+    async fn write_status(&self, pod: &Pod, status: serde_json::Value) -> anyhow::Result<bool> {
+        let api = pods_api(&self.client, pod);
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let patch = json!({
+            "metadata": {"uid": pod.metadata.uid},
+            "status": status,
+        });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(false),
+                Err(e) if attempt >= WRITE_ATTEMPTS => return Err(e.into()),
+                Err(e) => {
+                    tracing::debug!(pod = name, "status write failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }
+}
