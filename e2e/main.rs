@@ -12,3 +12,4 @@ mod conformance_services;
 mod conformance_util;
 mod conformance_watch;
 mod harness;
+mod scheduler;

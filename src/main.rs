@@ -3,6 +3,7 @@
 
 mod apiserver;
 mod controller_manager;
+mod scheduler;
 mod up;
 
 use std::process::ExitCode;
@@ -93,6 +94,7 @@ fn main() -> ExitCode {
             "controller-manager" => {
                 controller_manager::run(controller_manager::Flags::parse_from(&args)).await
             }
+            "scheduler" => scheduler::run(scheduler::Flags::parse_from(&args)).await,
             other => Err(anyhow::anyhow!("{other} is not implemented yet")),
         }
     });

@@ -32,6 +32,12 @@ pub struct Flags {
     /// Run the API server alone, without the controller manager.
     #[arg(long)]
     pub no_controllers: bool,
+    /// Run without the scheduler.
+    #[arg(long)]
+    pub no_scheduler: bool,
+    /// Port of the scheduler's /healthz and /metrics (0 disables).
+    #[arg(long, default_value_t = 10259)]
+    pub scheduler_secure_port: u16,
 }
 
 /// This host's non-loopback addresses, for the serving certificate.
@@ -112,8 +118,21 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let kubeconfigs = pki
         .ensure_component_kubeconfigs(&server_url)
         .context("writing the component kubeconfigs")?;
+    let scheduler = async {
+        if flags.no_scheduler {
+            return std::future::pending().await;
+        }
+        let scheduler = crate::scheduler::Flags::for_up(
+            kubeconfigs.scheduler.clone(),
+            flags.scheduler_secure_port,
+        );
+        crate::scheduler::run(scheduler).await
+    };
     if flags.no_controllers {
-        return serving.await.context("the API server task")?;
+        return tokio::select! {
+            served = serving => served.context("the API server task")?,
+            scheduled = scheduler => scheduled.context("the scheduler"),
+        };
     }
     let controllers = crate::controller_manager::Flags::for_up(
         kubeconfigs.controller_manager,
@@ -122,5 +141,6 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     tokio::select! {
         served = serving => served.context("the API server task")?,
         managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),
+        scheduled = scheduler => scheduled.context("the scheduler"),
     }
 }

@@ -55,7 +55,7 @@ impl AffinityTerm {
 
     /// Whether `pod` is selected by this term (namespace and labels).
     pub fn matches(&self, pod: &PodInfo, namespaces: &NamespaceLabels) -> bool {
-        let in_namespace = self.namespaces.iter().any(|n| *n == pod.namespace)
+        let in_namespace = self.namespaces.contains(&pod.namespace)
             || match &self.namespace_selector {
                 Selector::Nothing => false,
                 Selector::Everything => true,

@@ -241,6 +241,9 @@ fn instantiate(name: &str, profile: &Profile) -> anyhow::Result<Option<Arc<dyn P
     }))
 }
 
+/// A plugin enabled at one extension point: instance, name, weight.
+type Enabled = (Arc<dyn Plugin>, String, i64);
+
 fn build(profile: &Profile, percentage: Option<i32>) -> anyhow::Result<Framework> {
     let plugins = &profile.plugins;
     let disabled_all = |set: &PluginSet| set.disabled.iter().any(|d| d.name == "*");
@@ -267,36 +270,33 @@ fn build(profile: &Profile, percentage: Option<i32>) -> anyhow::Result<Framework
         instances.push((name.to_owned(), p.clone()));
         Ok(p)
     };
-    let mut per_point =
-        |point: Point, set: &PluginSet| -> anyhow::Result<Vec<(Arc<dyn Plugin>, String, i64)>> {
-            let mut list = Vec::new();
-            if !disabled_all(set) {
-                for (name, weight) in &multi {
-                    if set.disabled.iter().any(|d| d.name == *name) {
-                        continue;
-                    }
-                    if let Some(p) = get(name)?
-                        && p.points().contains(&point)
-                    {
-                        list.push((p, name.clone(), *weight));
-                    }
+    let mut per_point = |point: Point, set: &PluginSet| -> anyhow::Result<Vec<Enabled>> {
+        let mut list = Vec::new();
+        if !disabled_all(set) {
+            for (name, weight) in &multi {
+                if set.disabled.iter().any(|d| d.name == *name) {
+                    continue;
+                }
+                if let Some(p) = get(name)?
+                    && p.points().contains(&point)
+                {
+                    list.push((p, name.clone(), *weight));
                 }
             }
-            for e in &set.enabled {
-                list.retain(|(_, n, _)| *n != e.name);
-                match get(&e.name)? {
-                    Some(p) if p.points().contains(&point) => {
-                        list.push((p, e.name.clone(), e.weight.unwrap_or(1)))
-                    }
-                    Some(_) => bail!("plugin {:?} does not extend {point:?}", e.name),
-                    None => {}
+        }
+        for e in &set.enabled {
+            list.retain(|(_, n, _)| *n != e.name);
+            match get(&e.name)? {
+                Some(p) if p.points().contains(&point) => {
+                    list.push((p, e.name.clone(), e.weight.unwrap_or(1)))
                 }
+                Some(_) => bail!("plugin {:?} does not extend {point:?}", e.name),
+                None => {}
             }
-            Ok(list)
-        };
-    let strip = |v: Vec<(Arc<dyn Plugin>, String, i64)>| {
-        v.into_iter().map(|(p, _, _)| p).collect::<Vec<_>>()
+        }
+        Ok(list)
     };
+    let strip = |v: Vec<Enabled>| v.into_iter().map(|(p, _, _)| p).collect::<Vec<_>>();
     let score = per_point(Point::Score, &plugins.score)?;
     let has = |set: &PluginSet, name: &str| {
         let on = multi.iter().any(|(n, _)| n == name)

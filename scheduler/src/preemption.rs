@@ -18,7 +18,8 @@ const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 
 /// `Ok(candidate)` or `Err(message)` for the FailedScheduling event
-/// (without upstream's "preemption: " prefix).
+/// (without upstream's "preemption: " prefix and the final period, which
+/// the fit error's message adds).
 pub fn preempt(
     fw: &Framework,
     state: &CycleState,
@@ -28,7 +29,7 @@ pub fn preempt(
     diagnosis: &Diagnosis,
 ) -> Result<Candidate, String> {
     if pod.spec().preemption_policy.as_deref() == Some("Never") {
-        return Err("not eligible due to preemptionPolicy=Never.".into());
+        return Err("not eligible due to preemptionPolicy=Never".into());
     }
     if let Some(nominated) = pod
         .pod
@@ -40,7 +41,7 @@ pub fn preempt(
             .iter()
             .any(|p| p.is_terminating() && p.priority < pod.priority)
     {
-        return Err("not eligible due to a terminating pod on the nominated node.".into());
+        return Err("not eligible due to a terminating pod on the nominated node".into());
     }
     let mut statuses: Vec<Status> = Vec::new();
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -72,7 +73,7 @@ pub fn preempt(
         };
         d.node_statuses = statuses.into_iter().map(|s| (0, s)).collect();
         let msg = d.message();
-        return Err(msg.trim_end_matches('.').to_owned() + ".");
+        return Err(msg.trim_end_matches('.').to_owned());
     }
     Ok(pick(candidates))
 }
@@ -227,7 +228,7 @@ mod tests {
             preempt(&fw, &state, &low, cache.nodes(), 2, &d)
                 .err()
                 .unwrap(),
-            "0/2 nodes are available: 2 No preemption victims found for incoming pod."
+            "0/2 nodes are available: 2 No preemption victims found for incoming pod"
         );
     }
 }
