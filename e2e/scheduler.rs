@@ -397,6 +397,86 @@ async fn a_high_priority_pod_preempts_a_lower_one() {
     assert_eq!(wait_bound(&client, "preemptor").await, "n1");
 }
 
+#[tokio::test]
+async fn pod_anti_affinity_and_affinity_place_pods_by_topology() {
+    let c = Cluster::up_with_scheduler().await;
+    let client = c.client().await;
+    for (name, zone) in [("a", "z1"), ("b", "z1"), ("c", "z2")] {
+        create_node(
+            &client,
+            name,
+            "4",
+            json!({"kubernetes.io/hostname": name, "zone": zone}),
+            json!([]),
+        )
+        .await;
+    }
+    let anti = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "zone"}]}});
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let web = |name: &str| -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"affinity": anti, "containers": [{"name": "c", "image": "busybox"}]}}))
+        .unwrap()
+    };
+    pods.create(&PostParams::default(), &web("web-1"))
+        .await
+        .unwrap();
+    let first = wait_bound(&client, "web-1").await;
+    pods.create(&PostParams::default(), &web("web-2"))
+        .await
+        .unwrap();
+    let second = wait_bound(&client, "web-2").await;
+    let zone = |n: &str| if n == "c" { "z2" } else { "z1" };
+    assert_ne!(zone(&first), zone(&second), "one web pod per zone");
+    pods.create(&PostParams::default(), &web("web-3"))
+        .await
+        .unwrap();
+    let message = wait_unschedulable(&client, "web-3").await;
+    assert!(
+        message.starts_with(
+            "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
+        ),
+        "{message}"
+    );
+    // Required affinity: next to the web pod in z2.
+    create_pod(
+        &client,
+        "sidecar",
+        json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}}}),
+    )
+    .await;
+    let node = wait_bound(&client, "sidecar").await;
+    assert!(node == first || node == second, "{node}");
+}
+
+#[tokio::test]
+async fn topology_spread_constraints_balance_zones() {
+    let c = Cluster::up_with_scheduler().await;
+    let client = c.client().await;
+    for (name, zone) in [("a", "z1"), ("b", "z1"), ("c", "z2")] {
+        create_node(&client, name, "4", json!({"zone": zone}), json!([])).await;
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for i in 0..6 {
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": format!("s-{i}"), "labels": {"app": "spread"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}], "topologySpreadConstraints": [
+                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                 "labelSelector": {"matchLabels": {"app": "spread"}}}]}}))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        // One at a time, so each sees the previous placement.
+        wait_bound(&client, &format!("s-{i}")).await;
+    }
+    let mut per_zone = [0, 0];
+    for i in 0..6 {
+        let node = wait_bound(&client, &format!("s-{i}")).await;
+        per_zone[usize::from(node == "c")] += 1;
+    }
+    assert_eq!(per_zone, [3, 3]);
+}
+
 async fn http_get(port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))

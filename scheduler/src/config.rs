@@ -29,6 +29,8 @@ const DEFAULT_PLUGINS: &[(&str, i64)] = &[
     ("NodeAffinity", 2),
     ("NodePorts", 0),
     ("NodeResourcesFit", 1),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
     ("DefaultPreemption", 0),
     ("NodeResourcesBalancedAllocation", 1),
     ("ImageLocality", 1),
@@ -41,8 +43,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "NodeVolumeLimits",
     "VolumeBinding",
     "VolumeZone",
-    "PodTopologySpread",
-    "InterPodAffinity",
     "DynamicResources",
 ];
 
@@ -234,6 +234,8 @@ fn instantiate(name: &str, profile: &Profile) -> anyhow::Result<Option<Arc<dyn P
         "NodeResourcesFit" => Arc::new(fit_from_args(plugin_args(profile, name))?),
         "NodeResourcesBalancedAllocation" => Arc::new(BalancedAllocation::default()),
         "ImageLocality" => Arc::new(ImageLocality),
+        "PodTopologySpread" => Arc::new(crate::plugins::pod_topology_spread::PodTopologySpread),
+        "InterPodAffinity" => Arc::new(crate::plugins::inter_pod_affinity::InterPodAffinity),
         // Handled by the scheduler itself (they need the API).
         "DefaultPreemption" | "DefaultBinder" => return Ok(None),
         n if NOT_IMPLEMENTED.contains(&n) => bail!("plugin {n:?} is not implemented by rkube yet"),
@@ -343,6 +345,8 @@ mod tests {
                 ("TaintToleration", 3),
                 ("NodeAffinity", 2),
                 ("NodeResourcesFit", 1),
+                ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2),
                 ("NodeResourcesBalancedAllocation", 1),
                 ("ImageLocality", 1)
             ]

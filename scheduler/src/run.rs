@@ -156,7 +156,13 @@ fn on_pod(shared: &Shared, pod: Pod, deleted: bool) {
     let pod = Arc::new(pod);
     if assigned {
         st.queue.delete(&uid);
+        // A pod bound by someone else may satisfy pending pods' affinity.
+        let known = st.cache.get_pod_node(&uid).is_some();
         st.cache.upsert_pod(Arc::new(PodInfo::new(pod, priority)));
+        if !known {
+            st.queue.move_all_to_active_or_backoff();
+            shared.wake.notify_one();
+        }
         return;
     }
     let Some(profile) = shared.framework_for(&pod) else {

@@ -2,9 +2,11 @@
 
 pub mod fit;
 pub mod image_locality;
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_basics;
 pub mod node_ports;
+pub mod pod_topology_spread;
 pub mod taint_toleration;
 
 #[cfg(test)]

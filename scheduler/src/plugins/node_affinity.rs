@@ -9,7 +9,7 @@ pub const ERR_REASON_POD: &str = "node(s) didn't match Pod's node affinity/selec
 
 pub struct NodeAffinity;
 
-fn required_matches(pod: &PodInfo, node: &NodeInfo) -> bool {
+pub fn required_matches(pod: &PodInfo, node: &NodeInfo) -> bool {
     let spec = pod.spec();
     let Some(n) = node.node.as_deref() else {
         return false;
