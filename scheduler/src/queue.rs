@@ -168,9 +168,14 @@ impl SchedulingQueue {
             return;
         };
         let priority_changed = e.pod.priority != pod.priority;
+        // Status-only updates (our own PodScheduled condition among them)
+        // cannot make the pod fit; spec or label changes may.
+        let changed =
+            e.pod.pod.spec != pod.pod.spec || e.pod.pod.metadata.labels != pod.pod.metadata.labels;
+        let was_gated = e.location == Location::Gated;
         e.pod = pod;
         match e.location {
-            Location::Gated | Location::Unschedulable if !gated => {
+            Location::Gated | Location::Unschedulable if !gated && (changed || was_gated) => {
                 if Self::backoff_expired(e, Instant::now()) {
                     self.push_active(&uid, Instant::now());
                 } else {
@@ -395,6 +400,16 @@ mod tests {
         q.move_all_to_active_or_backoff();
         q.requeue_failed(&p, true);
         assert_eq!(q.location("a"), Some(Location::Backoff));
+    }
+
+    #[test]
+    fn status_only_updates_leave_unschedulable_pods_parked() {
+        let mut q = SchedulingQueue::new();
+        q.add(pod("a", 0), false);
+        let p = q.pop().unwrap();
+        q.requeue_failed(&p, true);
+        q.update(pod("a", 0), false);
+        assert_eq!(q.location("a"), Some(Location::Unschedulable));
     }
 
     #[test]
