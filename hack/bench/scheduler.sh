@@ -7,6 +7,8 @@
 #   hack/bench/scheduler.sh                      # all three variants
 #   BENCH_VARIANTS=basic hack/bench/scheduler.sh # just SchedulingBasic
 #   BENCH_NODES=500 BENCH_PODS=1000 hack/bench/scheduler.sh
+#   BENCH_BACKLOG=true hack/bench/scheduler.sh   # pods created first, then
+#                                                # the scheduler is timed alone
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 cd "$ROOT"
@@ -30,7 +32,8 @@ for variant in ${BENCH_VARIANTS:-basic anti-affinity topology-spread}; do
     log "variant $variant"
     status=0
     timeout 900 "$bin/examples/bench" --rkube "$bin/rkube" --dir "$dir" \
-        --nodes "${BENCH_NODES:-5000}" --pods "${BENCH_PODS:-10000}" --variant "$variant" || status=$?
+        --nodes "${BENCH_NODES:-5000}" --pods "${BENCH_PODS:-10000}" --variant "$variant" \
+        --backlog "${BENCH_BACKLOG:-false}" || status=$?
     if [[ $status -ne 0 ]]; then
         log "failed ($status); last scheduler log lines:"
         tail -n 20 "$dir/scheduler.log" >&2 || true

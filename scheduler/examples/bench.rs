@@ -24,6 +24,9 @@ struct Args {
     pods: usize,
     variant: String,
     clients: usize,
+    /// Create every pod before starting the scheduler, and time only the
+    /// scheduler's work (isolates it from the API server's create rate).
+    backlog: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -34,6 +37,7 @@ fn args() -> anyhow::Result<Args> {
         pods: 10000,
         variant: "basic".into(),
         clients: 32,
+        backlog: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,6 +49,7 @@ fn args() -> anyhow::Result<Args> {
             "--pods" => a.pods = value.parse()?,
             "--variant" => a.variant = value,
             "--clients" => a.clients = value.parse()?,
+            "--backlog" => a.backlog = value.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -127,11 +132,15 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    measure(&a, admin).await
+}
+
+fn start_scheduler(a: &Args) -> anyhow::Result<std::process::Child> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let log = std::fs::File::create(a.dir.join("scheduler.log"))?;
-    let mut scheduler = std::process::Command::new(&a.rkube)
+    std::process::Command::new(&a.rkube)
         .args([
             "scheduler",
             "--leader-elect=false",
@@ -143,18 +152,29 @@ async fn main() -> anyhow::Result<()> {
         .args(["--secure-port", &port.to_string()])
         .stderr(log)
         .spawn()
-        .context("starting rkube scheduler")?;
-    let pid = scheduler.id();
-    let result = measure(&a, admin, pid).await;
-    let _ = scheduler.kill();
-    let _ = scheduler.wait();
-    result
+        .context("starting rkube scheduler")
 }
 
-async fn measure(a: &Args, admin: kube::Client, pid: u32) -> anyhow::Result<()> {
-    // Let the scheduler list the nodes first (as scheduler_perf does).
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (idle_rss, _) = rss_kib(pid);
+/// Kills the scheduler on every exit path.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn measure(a: &Args, admin: kube::Client) -> anyhow::Result<()> {
+    let mut scheduler = None;
+    let mut idle_rss = 0;
+    if !a.backlog {
+        let child = Child(start_scheduler(a)?);
+        // Let the scheduler list the nodes first (as scheduler_perf does).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        idle_rss = rss_kib(child.0.id()).0;
+        scheduler = Some(child);
+    }
     let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
     let watch_pods = pods.clone();
     let total = a.pods;
@@ -178,7 +198,7 @@ async fn measure(a: &Args, admin: kube::Client, pid: u32) -> anyhow::Result<()> 
         }
         bail!("watch ended after {bound} bound pods")
     });
-    let first = Instant::now();
+    let mut first = Instant::now();
     let variant = Arc::new(a.variant.clone());
     futures::stream::iter(0..a.pods)
         .map(|i| {
@@ -197,6 +217,11 @@ async fn measure(a: &Args, admin: kube::Client, pid: u32) -> anyhow::Result<()> 
         .try_collect::<Vec<()>>()
         .await?;
     let created = first.elapsed();
+    if a.backlog {
+        first = Instant::now();
+        scheduler = Some(Child(start_scheduler(a)?));
+    }
+    let pid = scheduler.as_ref().map(|c| c.0.id()).unwrap_or(0);
     let mut peak_rss = 0;
     let done = loop {
         if watcher.is_finished() {
@@ -214,7 +239,14 @@ async fn measure(a: &Args, admin: kube::Client, pid: u32) -> anyhow::Result<()> 
         created.as_secs_f64(),
         a.pods as f64 / created.as_secs_f64()
     );
-    println!("creation to bound  {:.2}s", elapsed);
+    if a.backlog {
+        println!(
+            "scheduler start to all bound  {:.2}s (pods created beforehand)",
+            elapsed
+        );
+    } else {
+        println!("creation to bound  {:.2}s", elapsed);
+    }
     println!("throughput         {:.0} pods/s", a.pods as f64 / elapsed);
     println!(
         "scheduler RSS      idle {} MiB, after {} MiB, peak {} MiB",
