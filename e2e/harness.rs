@@ -13,6 +13,9 @@ pub struct Cluster {
     /// Whether the controller manager runs too (`rkube up` runs it by
     /// default; most tests want the API server alone, free of its writes).
     controllers: bool,
+    /// The scheduler's /healthz and /metrics port when it runs (off
+    /// unless a test asks for it).
+    pub scheduler_port: Option<u16>,
     /// More `rkube up` flags.
     extra: Vec<String>,
     pub dir: tempfile::TempDir,
@@ -44,6 +47,7 @@ impl Cluster {
         let mut c = Cluster {
             child: None,
             controllers: false,
+            scheduler_port: None,
             extra: args.iter().map(|a| a.to_string()).collect(),
             dir: tempfile::tempdir().expect("tempdir"),
             port: free_port(),
@@ -59,6 +63,14 @@ impl Cluster {
         Self::start(tempfile::tempdir().expect("tempdir"), None, true).await
     }
 
+    /// An API server and the scheduler (no controllers).
+    pub async fn up_with_scheduler() -> Cluster {
+        let mut c = Self::start(tempfile::tempdir().expect("tempdir"), None, false).await;
+        c.scheduler_port = Some(free_port());
+        c.restart().await;
+        c
+    }
+
     /// A cluster whose API server stores in a real etcd; `None` when etcd
     /// is not installed (outside CI).
     pub async fn up_on_etcd() -> Option<Cluster> {
@@ -71,6 +83,7 @@ impl Cluster {
         let mut cluster = Cluster {
             child: None,
             controllers,
+            scheduler_port: None,
             extra: Vec::new(),
             dir,
             port,
@@ -104,6 +117,11 @@ impl Cluster {
         }
         if !self.controllers {
             cmd.arg("--no-controllers");
+        }
+        if let Some(port) = self.scheduler_port {
+            cmd.args(["--scheduler-secure-port", &port.to_string()]);
+        } else {
+            cmd.arg("--no-scheduler");
         }
         cmd.args(&self.extra);
         self.child = Some(cmd.spawn().expect("start rkube up"));

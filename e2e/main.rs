@@ -18,3 +18,4 @@ mod controllers_replicaset;
 mod controllers_util;
 mod harness;
 mod kubelet;
+mod scheduler;

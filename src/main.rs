@@ -4,6 +4,7 @@
 mod apiserver;
 mod controller_manager;
 mod kubelet;
+mod scheduler;
 mod up;
 
 use std::process::ExitCode;
@@ -95,6 +96,7 @@ fn main() -> ExitCode {
                 controller_manager::run(controller_manager::Flags::parse_from(&args)).await
             }
             "kubelet" => kubelet::run(kubelet::Flags::parse_from(&args)).await,
+            "scheduler" => scheduler::run(scheduler::Flags::parse_from(&args)).await,
             other => Err(anyhow::anyhow!("{other} is not implemented yet")),
         }
     });

@@ -37,6 +37,12 @@ pub struct Flags {
     /// share one identity, `system:node:simulated`.
     #[arg(long, default_value_t = 0)]
     pub simulated_nodes: u32,
+    /// Run without the scheduler.
+    #[arg(long)]
+    pub no_scheduler: bool,
+    /// Port of the scheduler's /healthz and /metrics (0 disables).
+    #[arg(long, default_value_t = 10259)]
+    pub scheduler_secure_port: u16,
 }
 
 /// This host's non-loopback addresses, for the serving certificate.
@@ -131,10 +137,21 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         let nodes = crate::kubelet::simulated_nodes(flags.simulated_nodes);
         rkube_kubelet::run(client, nodes, runtime).await
     };
+    let scheduler = async {
+        if flags.no_scheduler {
+            return std::future::pending().await;
+        }
+        let scheduler = crate::scheduler::Flags::for_up(
+            kubeconfigs.scheduler.clone(),
+            flags.scheduler_secure_port,
+        );
+        crate::scheduler::run(scheduler).await
+    };
     if flags.no_controllers {
         return tokio::select! {
             served = serving => served.context("the API server task")?,
             ran = nodes => ran.context("the simulated nodes"),
+            scheduled = scheduler => scheduled.context("the scheduler"),
         };
     }
     let controllers = crate::controller_manager::Flags::for_up(
@@ -145,5 +162,6 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         served = serving => served.context("the API server task")?,
         managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),
         ran = nodes => ran.context("the simulated nodes"),
+        scheduled = scheduler => scheduled.context("the scheduler"),
     }
 }
