@@ -278,7 +278,6 @@ async fn scale_rs(
 }
 
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    ctx.rss.wait_until_ready().await.ok();
     if d.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
@@ -745,6 +744,7 @@ pub async fn run(client: Client, informers: Informers, concurrency: u16) {
     let (deployments, changes) = informers.subscribe::<Deployment>();
     let (rss, rs_changes) = informers.subscribe::<ReplicaSet>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
+    informers.synced().await;
     let rs_store = rss.clone();
     let ctx = Arc::new(Ctx { client, rss, pods });
     Controller::for_shared_stream(changes, deployments)

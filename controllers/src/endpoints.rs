@@ -196,7 +196,6 @@ fn namespace_pods(pods: &Store<Pod>, ns: &str) -> Vec<Arc<Pod>> {
 }
 
 async fn reconcile_endpoints(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    ctx.pods.wait_until_ready().await.ok();
     let ns = svc.namespace().unwrap_or_default();
     let name = svc.name_any();
     // Selector-less services keep the Endpoints their users write.
@@ -246,7 +245,6 @@ async fn reconcile_endpoints(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action,
 }
 
 async fn reconcile_slices(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    ctx.pods.wait_until_ready().await.ok();
     let ns = svc.namespace().unwrap_or_default();
     let name = svc.name_any();
     if svc
@@ -367,6 +365,9 @@ fn services_of_pod(pod: &Pod, services: &Store<Service>) -> Vec<ObjectRef<Servic
 pub async fn run(client: Client, informers: Informers, slices: bool) {
     let (services, changes) = informers.subscribe::<Service>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
+    // The Endpoints controller also deletes the Endpoints of deleted services.
+    let cleanup = (!slices).then(|| informers.subscribe::<Service>());
+    informers.synced().await;
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         pods,
@@ -388,30 +389,29 @@ pub async fn run(client: Client, informers: Informers, slices: bool) {
             }
             refs
         });
-    if slices {
+    let Some((svc_store, svc_changes)) = cleanup else {
         controller
             .run(reconcile_slices, error_policy, ctx)
             .for_each(|_| async {})
             .await;
-    } else {
-        // Deleted services take their Endpoints with them (slices go
-        // through their owner reference and the garbage collector).
-        let (svc_store, svc_changes) = informers.subscribe::<Service>();
-        let mut svc_changes = svc_changes.boxed();
-        let cleanup = async move {
-            while let Some(svc) = svc_changes.next().await {
-                if svc_store.get(&ObjectRef::from_obj(svc.as_ref())).is_none() {
-                    let ns = svc.namespace().unwrap_or_default();
-                    let api: Api<Endpoints> = Api::namespaced(client.clone(), &ns);
-                    let _ = api.delete(&svc.name_any(), &DeleteParams::default()).await;
-                }
+        return;
+    };
+    // Deleted services take their Endpoints with them (slices go through
+    // their owner reference and the garbage collector).
+    let mut svc_changes = svc_changes.boxed();
+    let cleanup = async move {
+        while let Some(svc) = svc_changes.next().await {
+            if svc_store.get(&ObjectRef::from_obj(svc.as_ref())).is_none() {
+                let ns = svc.namespace().unwrap_or_default();
+                let api: Api<Endpoints> = Api::namespaced(client.clone(), &ns);
+                let _ = api.delete(&svc.name_any(), &DeleteParams::default()).await;
             }
-        };
-        let main = controller
-            .run(reconcile_endpoints, error_policy, ctx)
-            .for_each(|_| async {});
-        futures::future::join(main, cleanup).await;
-    }
+        }
+    };
+    let main = controller
+        .run(reconcile_endpoints, error_policy, ctx)
+        .for_each(|_| async {});
+    futures::future::join(main, cleanup).await;
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //! `watcher` feeding one reflector `Store`; every subscriber gets a stream of
 //! the objects that changed, deletions included (the object's last state),
 //! which kube-runtime's own shared streams do not deliver.
+//!
+//! Controllers wait for [`Informers::synced`] before they read a store:
+//! kube-runtime's `Store::wait_until_ready` wakes only the last of several
+//! tasks waiting at once (a oneshot receiver keeps one waker), so shared
+//! stores must be ready before anything else waits on them.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -39,6 +44,9 @@ struct Shared<K: Watched> {
     tx: broadcast::Sender<Arc<K>>,
 }
 
+/// Set once a watch's first list is in its store.
+type Synced = tokio::sync::watch::Receiver<bool>;
+
 /// The process's shared watches. Subscribe with [`Informers::subscribe`]
 /// while building the controllers, then drive every watch with
 /// [`Informers::run`].
@@ -52,6 +60,7 @@ pub struct Informers {
 struct Inner {
     shared: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     watches: Vec<BoxFuture<'static, ()>>,
+    synced: Vec<Synced>,
 }
 
 impl Informers {
@@ -92,11 +101,30 @@ impl Informers {
             tx: tx.clone(),
         });
         let api: Api<K> = Api::all(self.client.clone());
-        inner.watches.push(watch(api, writer, tx).boxed());
+        let (synced_tx, synced) = tokio::sync::watch::channel(false);
+        inner.synced.push(synced);
+        inner
+            .watches
+            .push(watch(api, writer, tx, synced_tx).boxed());
         inner
             .shared
             .insert(TypeId::of::<K>(), Box::new(shared.clone()));
         shared
+    }
+
+    /// Waits until every watch subscribed so far has its first list in its
+    /// store.
+    pub async fn synced(&self) {
+        let synced = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .synced
+            .clone();
+        for mut rx in synced {
+            // An error means the watch ended: nothing more to wait for.
+            let _ = rx.wait_for(|listed| *listed).await;
+        }
     }
 
     /// Runs every watch subscribed so far until the future is dropped.
@@ -115,8 +143,10 @@ async fn watch<K: Watched>(
     api: Api<K>,
     mut writer: reflector::store::Writer<K>,
     tx: broadcast::Sender<Arc<K>>,
+    synced: tokio::sync::watch::Sender<bool>,
 ) {
     let store = writer.as_reader();
+    tracing::debug!(kind = %K::kind(&()), "watch starting");
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -135,12 +165,14 @@ async fn watch<K: Watched>(
             }
             Event::Init | Event::InitApply(_) => writer.apply_watcher_event(&event),
             Event::InitDone => {
+                tracing::debug!(kind = %K::kind(&()), "watch listed");
                 let before: HashMap<ObjectRef<K>, Arc<K>> = store
                     .state()
                     .into_iter()
                     .map(|o| (ObjectRef::from_obj(o.as_ref()), o))
                     .collect();
                 writer.apply_watcher_event(&event);
+                synced.send_replace(true);
                 let after = store.state();
                 let mut seen = std::collections::HashSet::new();
                 for obj in after {

@@ -435,6 +435,7 @@ fn error_policy(ns: Arc<Namespace>, err: &Error, _ctx: Arc<Ctx>) -> Action {
 pub async fn run(client: Client, informers: crate::informer::Informers) {
     // The namespaces come from the process's shared watch.
     let (namespaces, changes) = informers.subscribe::<Namespace>();
+    informers.synced().await;
     Controller::for_shared_stream(changes, namespaces)
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|res| async move {

@@ -146,8 +146,7 @@ async fn pass(
 pub async fn run(client: Client, informers: Informers, threshold: usize) {
     let pods = informers.store::<Pod>();
     let nodes = informers.store::<Node>();
-    let _ = pods.wait_until_ready().await;
-    let _ = nodes.wait_until_ready().await;
+    informers.synced().await;
     let mut missing_since = HashMap::new();
     loop {
         pass(&client, &pods, &nodes, threshold, &mut missing_since).await;

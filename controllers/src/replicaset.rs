@@ -294,7 +294,6 @@ fn key_of<K: ReplicaKind>(owner: &K) -> String {
 }
 
 async fn reconcile<K: ReplicaKind>(owner: Arc<K>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    ctx.pods.wait_until_ready().await.ok();
     let ns = owner.namespace().unwrap_or_default();
     let name = owner.name_any();
     let uid = owner.meta().uid.clone().unwrap_or_default();
@@ -531,6 +530,7 @@ fn error_policy<K: ReplicaKind>(owner: Arc<K>, err: &Error, _ctx: Arc<Ctx>) -> A
 pub async fn run<K: ReplicaKind>(client: Client, informers: Informers, concurrency: u16) {
     let (owners, owner_changes) = informers.subscribe::<K>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
+    informers.synced().await;
     let ctx = Arc::new(Ctx {
         client,
         pods,

@@ -136,6 +136,7 @@ fn map_config_map(cm: ConfigMap) -> Option<ObjectRef<Namespace>> {
 pub async fn run(client: Client, informers: crate::informer::Informers, root_ca_pem: String) {
     // The namespaces come from the process's shared watch.
     let (namespaces, changes) = informers.subscribe::<Namespace>();
+    informers.synced().await;
     let cms: Api<ConfigMap> = Api::all(client.clone());
     Controller::for_shared_stream(changes, namespaces)
         .watches(

@@ -100,6 +100,7 @@ fn map_service_account(sa: ServiceAccount) -> Option<ObjectRef<Namespace>> {
 pub async fn run(client: Client, informers: crate::informer::Informers) {
     // The namespaces come from the process's shared watch.
     let (namespaces, changes) = informers.subscribe::<Namespace>();
+    informers.synced().await;
     let sas: Api<ServiceAccount> = Api::all(client.clone());
     Controller::for_shared_stream(changes, namespaces)
         .watches(
