@@ -1,9 +1,11 @@
 //! Patch application for the API server: RFC 6902 JSON patch, RFC 7386 JSON
-//! merge patch and Kubernetes strategic merge patch.
+//! merge patch, Kubernetes strategic merge patch, and server-side apply with
+//! field ownership.
 //!
 //! Objects are `serde_json::Value`s; every function works on a copy so a
 //! failing patch never leaves a half-applied document behind.
 
+pub mod apply;
 mod error;
 mod json_patch;
 mod merge;

@@ -23,6 +23,7 @@ pub(crate) const STRATEGY_REPLACE: u8 = 4;
 pub(crate) const LIST_SET: u8 = 8;
 pub(crate) const LIST_MAP: u8 = 16;
 pub(crate) const ATOMIC: u8 = 32;
+pub(crate) const ELEM_ATOMIC: u8 = 64;
 
 /// One generated field: name, kind, element definition index (or `NONE`),
 /// flag bits, patch merge key (or ""), list-map keys.
@@ -78,6 +79,9 @@ pub struct FieldMeta {
     pub list_map: bool,
     pub list_set: bool,
     pub atomic: bool,
+    /// The elements (of a list or map) are of an atomic type
+    /// (`x-kubernetes-map-type: atomic` on their definition).
+    pub elem_atomic: bool,
     /// `x-kubernetes-list-map-keys`.
     pub list_map_keys: &'static [&'static str],
     /// Type of the value (objects), of each element (lists) or of each value (maps).
@@ -131,6 +135,7 @@ impl PatchSchema for BuiltinSchema {
             list_map: f.3 & LIST_MAP != 0,
             list_set: f.3 & LIST_SET != 0,
             atomic: f.3 & ATOMIC != 0,
+            elem_atomic: f.3 & ELEM_ATOMIC != 0,
             list_map_keys: f.5,
             elem,
         })
