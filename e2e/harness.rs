@@ -193,6 +193,17 @@ impl Cluster {
     }
 
     /// kubectl that must succeed; returns its stdout.
+    pub fn kubectl_ok_with_input(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.kubectl_with_input(args, Some(stdin));
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
         assert!(

@@ -2,6 +2,7 @@
 //! and kube-rs.
 
 mod api;
+mod apply;
 mod basics;
 mod conformance_chunking;
 mod conformance_core;

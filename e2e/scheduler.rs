@@ -98,8 +98,13 @@ pub async fn wait_unschedulable(client: &kube::Client, name: &str) -> String {
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|c| {
-                c.iter()
-                    .any(|c| c.type_ == "PodScheduled" && c.status == "False")
+                // Before the scheduler has seen the test's nodes, it finds
+                // none at all; wait for the verdict on them.
+                c.iter().any(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.message.as_deref() != Some("no nodes available to schedule pods")
+                })
             })
     })
     .await;

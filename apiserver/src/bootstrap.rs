@@ -35,7 +35,18 @@ async fn ensure(
     if registry.get(r, ns, &name).await.is_ok() {
         return Ok(());
     }
-    match registry.create(r, ns, obj, false).await {
+    match registry
+        .create(
+            r,
+            ns,
+            obj,
+            crate::registry::Write {
+                dry_run: false,
+                manager: Some("kube-apiserver"),
+            },
+        )
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if e.reason == "AlreadyExists" => Ok(()),
         Err(e) => Err(e),

@@ -14,6 +14,15 @@ use serde_json::{Value, json};
 use crate::meta::{self, meta_mut};
 use crate::status::{ApiError, FieldError};
 
+/// How a create or update is made: as a dry run or not, and by which field
+/// manager (whose ownership is recorded in `managedFields`; `None` when the
+/// caller computed them, as an apply does).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Write<'a> {
+    pub dry_run: bool,
+    pub manager: Option<&'a str>,
+}
+
 /// What the registry needs to know of a resource.
 #[derive(Clone, Debug)]
 pub struct Resource {
@@ -215,8 +224,9 @@ impl Registry {
         r: &Resource,
         namespace: Option<&str>,
         mut obj: Value,
-        dry_run: bool,
+        w: Write<'_>,
     ) -> Result<Value, ApiError> {
+        let dry_run = w.dry_run;
         check_type(r, &mut obj)?;
         let m = meta_mut(&mut obj);
         let generated = m
@@ -273,6 +283,9 @@ impl Registry {
         let name = meta::name(&obj).unwrap_or_default().to_owned();
         crate::strategy::prepare_create(r, &mut obj);
         crate::strategy::validate_create(r, &obj)?;
+        if let Some(manager) = w.manager {
+            crate::fieldmanager::track_update(r, None, &mut obj, manager, "")?;
+        }
         if let Some(ns) = namespace.filter(|_| r.namespaced) {
             self.check_namespace(r, ns).await?;
         }
@@ -475,8 +488,9 @@ impl Registry {
         name: &str,
         mut obj: Value,
         subresource: Option<&str>,
-        dry_run: bool,
+        w: Write<'_>,
     ) -> Result<Value, ApiError> {
+        let dry_run = w.dry_run;
         check_type(r, &mut obj)?;
         match meta::name(&obj) {
             Some(n) if n != name => {
@@ -523,6 +537,10 @@ impl Registry {
         // updates may otherwise not change.
         if subresource != Some("binding") {
             crate::strategy::validate_update(r, &new, &old)?;
+        }
+        if let Some(manager) = w.manager {
+            let sub = subresource.unwrap_or_default();
+            crate::fieldmanager::track_update(r, Some(&old), &mut new, manager, sub)?;
         }
         // Unchanged: no write, as upstream.
         let mut old_cmp = old.clone();

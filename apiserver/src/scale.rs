@@ -63,7 +63,7 @@ pub async fn write(
     ns: Option<&str>,
     name: &str,
     scale: &Value,
-    dry_run: bool,
+    w: crate::registry::Write<'_>,
 ) -> Result<Value, ApiError> {
     let replicas = scale
         .pointer("/spec/replicas")
@@ -86,6 +86,6 @@ pub async fn write(
         meta::meta_mut(&mut parent).insert("resourceVersion".into(), json!(rv));
     }
     parent["spec"]["replicas"] = json!(replicas);
-    let updated = registry.update(r, ns, name, parent, None, dry_run).await?;
+    let updated = registry.update(r, ns, name, parent, None, w).await?;
     Ok(to_scale(&updated))
 }

@@ -15,9 +15,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::fieldmanager;
 use crate::http_util::{self, Body, error_response, json_response, query_map};
 use crate::negotiate::{self, Output};
-use crate::registry::{DeleteOptions, Filter, ListOptions, Registry, Resource};
+use crate::registry::{DeleteOptions, Filter, ListOptions, Registry, Resource, Write};
 use crate::request::{self, RequestInfo};
 use crate::status::ApiError;
 use crate::watchcache::{CachedObject, WatchCaches, WatchItem, frame};
@@ -271,6 +272,7 @@ impl ApiServer {
         }
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
         let validation = FieldValidation::parse(q.get("fieldValidation").map(String::as_str))?;
+        let user_agent = header_text(&req, header::USER_AGENT);
         let name = info.name.as_deref().unwrap_or_default();
         let content_type = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
         let method = req.method().clone();
@@ -286,7 +288,12 @@ impl ApiServer {
             ("create", _) => {
                 let mut body = read_body(req, content_type.as_deref()).await?;
                 let warnings = check_fields(&r, &mut body, validation)?;
-                let obj = self.registry.create(&r, ns, body, dry_run).await?;
+                let manager = fieldmanager::manager(&q, &user_agent, "CreateOptions")?;
+                let w = Write {
+                    dry_run,
+                    manager: Some(&manager),
+                };
+                let obj = self.registry.create(&r, ns, body, w).await?;
                 Ok(with_warnings(
                     render(out, &r, StatusCode::CREATED, obj),
                     &warnings,
@@ -295,10 +302,12 @@ impl ApiServer {
             ("update", _) => {
                 let mut body = read_body(req, content_type.as_deref()).await?;
                 let warnings = check_fields(&r, &mut body, validation)?;
-                let obj = self
-                    .registry
-                    .update(&r, ns, name, body, sub, dry_run)
-                    .await?;
+                let manager = fieldmanager::manager(&q, &user_agent, "UpdateOptions")?;
+                let w = Write {
+                    dry_run,
+                    manager: Some(&manager),
+                };
+                let obj = self.registry.update(&r, ns, name, body, sub, w).await?;
                 Ok(with_warnings(
                     render(out, &r, StatusCode::OK, obj),
                     &warnings,
@@ -308,14 +317,47 @@ impl ApiServer {
                 let ct = content_type.clone().unwrap_or_default();
                 let media = ct.split(';').next().unwrap_or("").trim();
                 let kind = PatchKind::of(media, &r)?;
-                let patch = read_body(req, Some("application/json")).await?;
-                let (obj, warnings) = self
-                    .patch(&r, ns, name, kind, patch, sub, dry_run, validation)
+                let force = match q.get("force").map(String::as_str) {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return Err(ApiError::bad_request(format!(
+                            "invalid value for force: {other:?}"
+                        )));
+                    }
+                };
+                let manager = fieldmanager::manager(&q, &user_agent, "PatchOptions")?;
+                let apply = kind == PatchKind::Apply;
+                if apply && q.get("fieldManager").is_none_or(|m| m.is_empty()) {
+                    return Err(fieldmanager::invalid_options(
+                        "PatchOptions",
+                        "fieldManager: Required value: is required for apply patch",
+                    ));
+                }
+                if !apply && force {
+                    return Err(fieldmanager::invalid_options(
+                        "PatchOptions",
+                        "force: Forbidden: may not be specified for non-apply patch",
+                    ));
+                }
+                let body_type = match kind {
+                    PatchKind::Apply => "application/yaml",
+                    _ => "application/json",
+                };
+                let patch = read_body(req, Some(body_type)).await?;
+                let w = Write {
+                    dry_run,
+                    manager: Some(&manager),
+                };
+                let (obj, warnings, created) = self
+                    .patch(&r, ns, name, kind, patch, sub, w, force, validation)
                     .await?;
-                Ok(with_warnings(
-                    render(out, &r, StatusCode::OK, obj),
-                    &warnings,
-                ))
+                let code = if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                Ok(with_warnings(render(out, &r, code, obj), &warnings))
             }
             ("delete", _) => {
                 let opts = delete_options(req, &q).await?;
@@ -408,7 +450,17 @@ impl ApiServer {
             pod["spec"]["nodeName"] = json!(node);
             match self
                 .registry
-                .update(r, ns, name, pod, Some("binding"), dry_run)
+                .update(
+                    r,
+                    ns,
+                    name,
+                    pod,
+                    Some("binding"),
+                    Write {
+                        dry_run,
+                        manager: None,
+                    },
+                )
                 .await
             {
                 Ok(_) => {
@@ -433,6 +485,16 @@ impl ApiServer {
         let name = info.name.as_deref().unwrap_or_default();
         let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
         let content_type = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
+        let options = if info.verb == "patch" {
+            "PatchOptions"
+        } else {
+            "UpdateOptions"
+        };
+        let manager = fieldmanager::manager(q, &header_text(&req, header::USER_AGENT), options)?;
+        let dry_run = Write {
+            dry_run,
+            manager: Some(&manager),
+        };
         let scale = match info.verb {
             "get" => crate::scale::to_scale(&self.registry.get(r, ns, name).await?),
             "update" => {
@@ -492,24 +554,95 @@ impl ApiServer {
         kind: PatchKind,
         patch: Value,
         sub: Option<&str>,
-        dry_run: bool,
+        w: Write<'_>,
+        force: bool,
         validation: FieldValidation,
-    ) -> Result<(Value, Vec<String>), ApiError> {
+    ) -> Result<(Value, Vec<String>, bool), ApiError> {
         let pinned = patch.pointer("/metadata/resourceVersion").is_some();
         for _ in 0..5 {
-            let current = self.registry.get(r, ns, name).await?;
-            let mut patched = kind.apply(r, &current, &patch)?;
-            let warnings = check_fields(r, &mut patched, validation)?;
-            match self
-                .registry
-                .update(r, ns, name, patched, sub, dry_run)
-                .await
-            {
-                Err(e) if e.code == 409 && e.reason == "Conflict" && !pinned => continue,
-                other => return other.map(|obj| (obj, warnings)),
+            let result = match kind {
+                PatchKind::Apply => {
+                    self.apply(r, ns, name, &patch, sub, w, force, validation)
+                        .await
+                }
+                _ => {
+                    let current = self.registry.get(r, ns, name).await?;
+                    let mut patched = kind.apply(r, &current, &patch)?;
+                    let warnings = check_fields(r, &mut patched, validation)?;
+                    self.registry
+                        .update(r, ns, name, patched, sub, w)
+                        .await
+                        .map(|obj| (obj, warnings, false))
+                }
+            };
+            match result {
+                Err(e)
+                    if e.code == 409
+                        && matches!(e.reason, "Conflict" | "AlreadyExists")
+                        && !pinned
+                        && e.details.as_ref().is_none_or(|d| d.get("causes").is_none()) =>
+                {
+                    continue;
+                }
+                other => return other,
             }
         }
         Err(ApiError::modified(&r.group, &r.plural, name))
+    }
+
+    /// A server-side apply: merges the configuration into the live object
+    /// (or creates it) with field ownership; conflicts are 409s.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        config: &Value,
+        sub: Option<&str>,
+        w: Write<'_>,
+        force: bool,
+        validation: FieldValidation,
+    ) -> Result<(Value, Vec<String>, bool), ApiError> {
+        let mut config = config.clone();
+        let warnings = check_fields(r, &mut config, validation)?;
+        match crate::meta::name(&config) {
+            Some(n) if n != name => {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
+            }
+            _ => {}
+        }
+        let current = match self.registry.get(r, ns, name).await {
+            Ok(c) => Some(c),
+            Err(e) if e.code == 404 && sub.is_none() => None,
+            Err(e) => return Err(e),
+        };
+        let manager = w.manager.unwrap_or_default();
+        let mut obj = fieldmanager::apply(
+            r,
+            current.as_ref(),
+            &config,
+            manager,
+            sub.unwrap_or_default(),
+            force,
+        )?;
+        let applied = Write {
+            dry_run: w.dry_run,
+            manager: None,
+        };
+        match current {
+            None => {
+                crate::meta::meta_mut(&mut obj).insert("name".into(), json!(name));
+                let created = self.registry.create(r, ns, obj, applied).await?;
+                Ok((created, warnings, true))
+            }
+            Some(_) => {
+                let updated = self.registry.update(r, ns, name, obj, sub, applied).await?;
+                Ok((updated, warnings, false))
+            }
+        }
     }
 
     /// Lists from the watch cache when the request allows it (any
@@ -965,11 +1098,12 @@ fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body
 }
 
 /// The patch formats a PATCH may use.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum PatchKind {
     Json,
     Merge,
     Strategic,
+    Apply,
 }
 
 impl PatchKind {
@@ -979,11 +1113,12 @@ impl PatchKind {
             "application/json-patch+json" => Ok(PatchKind::Json),
             "application/merge-patch+json" => Ok(PatchKind::Merge),
             "application/strategic-merge-patch+json" if strategic => Ok(PatchKind::Strategic),
+            "application/apply-patch+yaml" => Ok(PatchKind::Apply),
             _ => Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json{}",
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json{}, application/apply-patch+yaml",
                     if strategic {
                         ", application/strategic-merge-patch+json"
                     } else {
@@ -1001,6 +1136,14 @@ impl PatchKind {
             PatchKind::Strategic => rkube_patch::strategic_merge_patch_for(
                 current, patch, &r.group, &r.version, &r.kind,
             ),
+            // Applies go through the field manager, never here.
+            PatchKind::Apply => {
+                return Err(ApiError::new(
+                    500,
+                    "InternalError",
+                    "an apply patch reached the plain patch path",
+                ));
+            }
         };
         result.map_err(|e| match e.http_status() {
             400 => ApiError::bad_request(e.to_string()),

@@ -250,6 +250,8 @@ pub enum Outcome {
         feasible: usize,
     },
     Unschedulable(Diagnosis),
+    /// Unschedulable with nothing to evaluate or preempt (no nodes at all).
+    Rejected(String),
     Error(String),
 }
 
@@ -308,7 +310,8 @@ impl Framework {
         let cache = view.cache;
         let num_all = cache.node_count();
         if num_all == 0 {
-            return Outcome::Error("no nodes available to schedule pods".into());
+            // Upstream: UnschedulableAndUnresolvable, retried when a node appears.
+            return Outcome::Rejected("no nodes available to schedule pods".into());
         }
         let mut diagnosis = Diagnosis {
             num_all_nodes: num_all,

@@ -300,6 +300,16 @@ fn scheduling_loop(shared: Arc<Shared>, out: mpsc::UnboundedSender<Outgoing>) {
                     });
                 }
             }
+            Outcome::Rejected(message) => {
+                shared.metrics.unschedulable.fetch_add(1, Ordering::Relaxed);
+                shared.latency.observe(started.elapsed().as_secs_f64());
+                st.queue.requeue_failed(&popped, true);
+                let _ = out.send(Outgoing::Failed {
+                    pod: popped.pod,
+                    message,
+                    reason: "Unschedulable",
+                });
+            }
             Outcome::Error(message) => {
                 shared.metrics.error.fetch_add(1, Ordering::Relaxed);
                 st.queue.requeue_failed(&popped, false);

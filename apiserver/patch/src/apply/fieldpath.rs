@@ -235,7 +235,7 @@ impl Set {
     pub fn to_fields_v1(&self) -> Value {
         let mut m = Map::new();
         for pe in &self.members {
-            if !self.children.get(pe).is_some_and(|c| !c.is_empty()) {
+            if self.children.get(pe).is_none_or(|c| c.is_empty()) {
                 m.insert(pe.encode(), Value::Object(Map::new()));
             }
         }

@@ -197,7 +197,8 @@ fn compare_children(
                 path.pop();
             }
             for (k, nv) in n {
-                if !o.contains_key(k) && !(in_metadata && k == "managedFields") {
+                let skip = o.contains_key(k) || (in_metadata && k == "managedFields");
+                if !skip {
                     let cm = child_meta(schema, meta, k);
                     path.push(PathElement::Field(k.clone()));
                     compare_at(schema, c, path, None, Some(nv), &cm);
