@@ -362,3 +362,78 @@ async fn apply_patches_through_the_api() {
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["message"], "metadata.managedFields must be nil");
 }
+
+#[tokio::test]
+async fn unknown_and_duplicate_fields_of_a_typed_object() {
+    // The conformance test's shape: unknown and repeated fields at two
+    // depths, all named in one strict decoding error.
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let body = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "deployment", "labels": {"app": "nginx"}},
+        "spec": {"selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:latest",
+                    "unknownNested": "foo", "imagePullPolicy": "Always", "imagePullPolicy": "Never"}]}},
+            "paused": true, "unknownField": "foo", "paused": false}}"#;
+    let path = "/apis/apps/v1/namespaces/default/deployments";
+    let (code, got) = send(
+        &client,
+        "POST",
+        &format!("{path}?fieldValidation=Strict"),
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(code, 400, "{got}");
+    let msg = got["message"].as_str().unwrap_or_default();
+    assert!(msg.starts_with("Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: "), "{msg}");
+    for want in [
+        r#"unknown field "spec.template.spec.containers[0].unknownNested""#,
+        r#"duplicate field "spec.template.spec.containers[0].imagePullPolicy""#,
+        r#"unknown field "spec.unknownField""#,
+        r#"duplicate field "spec.paused""#,
+    ] {
+        assert!(msg.contains(want), "{want} missing: {msg}");
+    }
+    // Server-side apply of the same: the same verdict.
+    let (code, got) = send(
+        &client,
+        "PATCH",
+        &format!("{path}/deployment?fieldValidation=Strict&fieldManager=m"),
+        "application/apply-patch+yaml",
+        body,
+    )
+    .await;
+    assert_eq!(code, 400, "{got}");
+    assert!(
+        got["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(r#"duplicate field "spec.paused""#)
+    );
+    // Warn: created, with one warning per field; the last duplicate wins.
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{path}?fieldValidation=Warn"))
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(body.as_bytes().to_vec()))
+        .unwrap();
+    let resp = client.send(req).await.expect("send");
+    assert_eq!(resp.status().as_u16(), 201);
+    let warnings: Vec<String> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    assert_eq!(warnings.len(), 4, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(r#"duplicate field \"spec.paused\""#)),
+        "{warnings:?}"
+    );
+    let d = json(&c, &["get", "deploy", "deployment"]);
+    assert_eq!(d["spec"]["paused"], false);
+}

@@ -286,8 +286,9 @@ impl ApiServer {
             ("list", _) => self.list(&r, ns, &q, out).await,
             ("watch", _) => self.watch(&r, ns, info, &q, out).await,
             ("create", _) => {
-                let mut body = read_body(req, content_type.as_deref()).await?;
-                let warnings = check_fields(&r, &mut body, validation)?;
+                let (mut body, dups) =
+                    read_checked_body(req, content_type.as_deref(), validation).await?;
+                let warnings = check_fields(&r, &mut body, validation, &dups)?;
                 let manager = fieldmanager::manager(&q, &user_agent, "CreateOptions")?;
                 let w = Write {
                     dry_run,
@@ -300,8 +301,9 @@ impl ApiServer {
                 ))
             }
             ("update", _) => {
-                let mut body = read_body(req, content_type.as_deref()).await?;
-                let warnings = check_fields(&r, &mut body, validation)?;
+                let (mut body, dups) =
+                    read_checked_body(req, content_type.as_deref(), validation).await?;
+                let warnings = check_fields(&r, &mut body, validation, &dups)?;
                 let manager = fieldmanager::manager(&q, &user_agent, "UpdateOptions")?;
                 let w = Write {
                     dry_run,
@@ -344,7 +346,11 @@ impl ApiServer {
                     PatchKind::Apply => "application/yaml",
                     _ => "application/json",
                 };
-                let patch = read_body(req, Some(body_type)).await?;
+                let (patch, dups) = read_checked_body(req, Some(body_type), validation).await?;
+                let validation = Validation {
+                    mode: validation,
+                    duplicates: &dups,
+                };
                 let w = Write {
                     dry_run,
                     manager: Some(&manager),
@@ -556,7 +562,7 @@ impl ApiServer {
         sub: Option<&str>,
         w: Write<'_>,
         force: bool,
-        validation: FieldValidation,
+        validation: Validation<'_>,
     ) -> Result<(Value, Vec<String>, bool), ApiError> {
         let pinned = patch.pointer("/metadata/resourceVersion").is_some();
         for _ in 0..5 {
@@ -568,7 +574,8 @@ impl ApiServer {
                 _ => {
                     let current = self.registry.get(r, ns, name).await?;
                     let mut patched = kind.apply(r, &current, &patch)?;
-                    let warnings = check_fields(r, &mut patched, validation)?;
+                    let warnings =
+                        check_fields(r, &mut patched, validation.mode, validation.duplicates)?;
                     self.registry
                         .update(r, ns, name, patched, sub, w)
                         .await
@@ -602,10 +609,10 @@ impl ApiServer {
         sub: Option<&str>,
         w: Write<'_>,
         force: bool,
-        validation: FieldValidation,
+        validation: Validation<'_>,
     ) -> Result<(Value, Vec<String>, bool), ApiError> {
         let mut config = config.clone();
-        let warnings = check_fields(r, &mut config, validation)?;
+        let warnings = check_fields(r, &mut config, validation.mode, validation.duplicates)?;
         match crate::meta::name(&config) {
             Some(n) if n != name => {
                 return Err(ApiError::bad_request(format!(
@@ -1062,18 +1069,32 @@ impl FieldValidation {
 /// Drops fields the built-in schema does not declare (as decoding into the
 /// typed object does upstream); with Strict they are a 400, with Warn they
 /// come back as warnings.
+/// A write's field validation: the mode, and the fields its JSON body gave
+/// twice.
+#[derive(Clone, Copy)]
+struct Validation<'a> {
+    mode: FieldValidation,
+    duplicates: &'a [String],
+}
+
 fn check_fields(
     r: &Resource,
     obj: &mut Value,
     mode: FieldValidation,
+    duplicates: &[String],
 ) -> Result<Vec<String>, ApiError> {
     let unknown = rkube_patch::prune_unknown_fields(&r.group, &r.version, &r.kind, obj);
-    if unknown.is_empty() || mode == FieldValidation::Ignore {
+    if (unknown.is_empty() && duplicates.is_empty()) || mode == FieldValidation::Ignore {
         return Ok(Vec::new());
     }
     let messages: Vec<String> = unknown
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
+        .chain(
+            duplicates
+                .iter()
+                .map(|f| format!("duplicate field \"{f}\"")),
+        )
         .collect();
     if mode == FieldValidation::Strict {
         return Err(ApiError::bad_request(format!(
@@ -1163,7 +1184,13 @@ async fn read_bytes(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     }
 }
 
-async fn read_body(req: Request<Incoming>, content_type: Option<&str>) -> Result<Value, ApiError> {
+/// The body, and the fields its JSON gives twice (looked for unless
+/// validation is off).
+async fn read_checked_body(
+    req: Request<Incoming>,
+    content_type: Option<&str>,
+    validation: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
     let bytes = read_bytes(req).await?;
     let media = content_type
         .unwrap_or("")
@@ -1171,13 +1198,35 @@ async fn read_body(req: Request<Incoming>, content_type: Option<&str>) -> Result
         .next()
         .unwrap_or("")
         .trim();
+    // Applies are YAML, which JSON (what kubectl sends) is too.
+    let json = matches!(media, "" | "application/json" | "*/*")
+        || (media == "application/yaml" && bytes.trim_ascii_start().starts_with(b"{"));
+    let dups = if json && validation != FieldValidation::Ignore {
+        rkube_patch::duplicate_fields(&bytes)
+    } else {
+        Vec::new()
+    };
+    Ok((decode_bytes(&bytes, content_type)?, dups))
+}
+
+async fn read_body(req: Request<Incoming>, content_type: Option<&str>) -> Result<Value, ApiError> {
+    decode_bytes(&read_bytes(req).await?, content_type)
+}
+
+fn decode_bytes(bytes: &[u8], content_type: Option<&str>) -> Result<Value, ApiError> {
+    let media = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
     if media == rkube_protobuf::CONTENT_TYPE {
-        return rkube_protobuf::decode(&bytes).map_err(|e| match e {
+        return rkube_protobuf::decode(bytes).map_err(|e| match e {
             rkube_protobuf::DecodeError::UnknownKind { .. } => ApiError::unsupported_media_type(),
             e => ApiError::bad_request(format!("decoding the protobuf body: {e}")),
         });
     }
-    http_util::decode_body(content_type, &bytes)
+    http_util::decode_body(content_type, bytes)
 }
 
 async fn delete_options(

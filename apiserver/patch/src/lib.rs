@@ -6,6 +6,7 @@
 //! failing patch never leaves a half-applied document behind.
 
 pub mod apply;
+mod duplicates;
 mod error;
 mod json_patch;
 mod merge;
@@ -15,6 +16,7 @@ mod schema_table;
 mod strategic;
 mod unknown;
 
+pub use duplicates::duplicate_fields;
 pub use error::PatchError;
 pub use json_patch::json_patch;
 pub use merge::merge_patch;

@@ -143,6 +143,10 @@ impl Set {
         self.members.insert(pe);
     }
 
+    pub fn has_member(&self, pe: &PathElement) -> bool {
+        self.members.contains(pe)
+    }
+
     pub fn members(&self) -> impl Iterator<Item = &PathElement> {
         self.members.iter()
     }
@@ -200,6 +204,11 @@ impl Set {
             }
         }
         out
+    }
+
+    /// Removes the path of one element `pe` (what is under it stays).
+    pub fn remove_member(&mut self, pe: &PathElement) {
+        self.members.remove(pe);
     }
 
     /// Removes `pe` and everything under it.

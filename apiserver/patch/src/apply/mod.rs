@@ -196,15 +196,8 @@ impl Kind<'_> {
             meta.remove_subtree(&f(name));
         }
         // `metadata` itself is never owned, only what is in it.
-        let mut out = Set::new();
-        for (pe, c) in set.children() {
-            out.child_mut(pe).union_with(c);
-        }
-        for pe in set.members() {
-            if *pe != f("metadata") {
-                out.insert_member(pe.clone());
-            }
-        }
+        set.remove_member(&f("metadata"));
+        let mut out = set;
         if self.has_status {
             if subresource == "status" {
                 let keep = [f("metadata"), f("status")];
@@ -320,6 +313,23 @@ pub fn update(
         encode(new, Vec::new());
         return Ok(());
     }
+    let empty = json!({});
+    let diff = typed::compare(kind.schema, old.unwrap_or(&empty), new, &kind.meta());
+    let sent = new
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| m.as_array().is_some_and(|a| !a.is_empty()));
+    let changed = kind.tracked(diff.modified.union(&diff.added), w.subresource);
+    let removed = kind.tracked(diff.removed, w.subresource);
+    if changed.is_empty() && removed.is_empty() {
+        // Nothing tracked changed: the managers stay (no decoding).
+        if !sent
+            && let Some(live) = old.and_then(|o| o.pointer("/metadata/managedFields"))
+            && let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            m.insert("managedFields".into(), live.clone());
+        }
+        return Ok(());
+    }
     let mut entries = match decode(new) {
         Ok(Some(sent)) => sent,
         Ok(None) => match old {
@@ -332,14 +342,6 @@ pub fn update(
             )));
         }
     };
-    let empty = json!({});
-    let diff = typed::compare(kind.schema, old.unwrap_or(&empty), new, &kind.meta());
-    if diff.is_same() {
-        encode(new, entries);
-        return Ok(());
-    }
-    let changed = kind.tracked(diff.modified.union(&diff.added), w.subresource);
-    let removed = kind.tracked(diff.removed, w.subresource);
     let mut mine = Set::new();
     let mut time = None;
     if let Some(i) = entries.iter().position(|e| e.is(w, Operation::Update)) {
@@ -392,11 +394,19 @@ pub fn apply(
         None => Vec::new(),
     };
     let meta = kind.meta();
-    let mut merged = typed::merge(kind.schema, live_v, config, &meta);
+    let mut merged = live_v.clone();
+    let mut changed = Set::new();
+    typed::merge_into(
+        kind.schema,
+        &mut merged,
+        config,
+        &meta,
+        &mut Vec::new(),
+        &mut changed,
+    );
     let new_set = kind.set_of(config, w.subresource);
     // Conflicts: fields others own that this apply changes.
-    let diff = typed::compare(kind.schema, live_v, &merged, &meta);
-    let changed = kind.tracked(diff.modified.union(&diff.added), w.subresource);
+    let changed = kind.tracked(changed, w.subresource);
     let mut conflicts = Vec::new();
     for e in &entries {
         if e.is(w, Operation::Apply) {

@@ -8,7 +8,9 @@
 //! does not know are "deduced": objects merge field by field, lists are
 //! atomic.
 
-use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
 
 use super::fieldpath::{PathElement, Set};
 use crate::schema::{FieldMeta, PatchSchema};
@@ -72,26 +74,36 @@ fn item_element(kind: ListKind, item: &Value, index: usize) -> Option<PathElemen
             } else {
                 keys
             };
-            let mut m = Map::new();
-            if let Some(obj) = item.as_object() {
-                for k in keys {
-                    match obj.get(*k) {
-                        Some(v) => {
-                            m.insert((*k).to_owned(), v.clone());
-                        }
-                        // Ports are keyed by port and protocol, whose
-                        // default applies when it is left out.
-                        None if *k == "protocol" => {
-                            m.insert((*k).to_owned(), Value::String("TCP".into()));
-                        }
-                        None => {}
-                    }
-                }
+            let obj = item.as_object()?;
+            // The canonical JSON object of the key fields, keys sorted.
+            let mut sorted;
+            let keys = if keys.is_sorted() {
+                keys
+            } else {
+                sorted = keys.to_vec();
+                sorted.sort_unstable();
+                &sorted[..]
+            };
+            let tcp = Value::String("TCP".into());
+            let mut out = String::with_capacity(48);
+            for k in keys {
+                let v = match obj.get(*k) {
+                    Some(v) => v,
+                    // Ports are keyed by port and protocol, whose default
+                    // applies when it is left out.
+                    None if *k == "protocol" => &tcp,
+                    None => continue,
+                };
+                out.push(if out.is_empty() { '{' } else { ',' });
+                out.push_str(&Value::String((*k).to_owned()).to_string());
+                out.push(':');
+                out.push_str(&v.to_string());
             }
-            if m.is_empty() {
+            if out.is_empty() {
                 Some(PathElement::Index(index))
             } else {
-                Some(PathElement::Key(Value::Object(m).to_string()))
+                out.push('}');
+                Some(PathElement::Key(out))
             }
         }
     }
@@ -156,12 +168,6 @@ pub(crate) struct Comparison {
     pub removed: Set,
 }
 
-impl Comparison {
-    pub fn is_same(&self) -> bool {
-        self.added.is_empty() && self.modified.is_empty() && self.removed.is_empty()
-    }
-}
-
 /// Compares `old` with `new`, both roots of the same type.
 pub(crate) fn compare(
     schema: &dyn PatchSchema,
@@ -218,14 +224,16 @@ fn compare_children(
             };
             let ok = keyed(o);
             let nk = keyed(n);
+            let in_new: HashMap<&PathElement, usize> = nk.iter().map(|(pe, j)| (pe, *j)).collect();
+            let in_old: HashSet<&PathElement> = ok.iter().map(|(pe, _)| pe).collect();
             for (pe, i) in &ok {
-                let nv = nk.iter().find(|(k, _)| k == pe).map(|(_, j)| &n[*j]);
+                let nv = in_new.get(pe).map(|j| &n[*j]);
                 path.push(pe.clone());
                 compare_at(schema, c, path, Some(&o[*i]), nv, &im);
                 path.pop();
             }
             for (pe, j) in &nk {
-                if !ok.iter().any(|(k, _)| k == pe) {
+                if !in_old.contains(pe) {
                     path.push(pe.clone());
                     compare_at(schema, c, path, None, Some(&n[*j]), &im);
                     path.pop();
@@ -269,55 +277,77 @@ fn compare_at(
     }
 }
 
-/// Merges an applied configuration into a live value: fields merge one by
-/// one, associative lists item by item (live order, new items after),
-/// anything atomic is replaced. A `null` in the configuration removes the
-/// field.
-pub(crate) fn merge(schema: &dyn PatchSchema, live: &Value, config: &Value, meta: &Meta) -> Value {
+/// Merges an applied configuration into a live value in place: fields
+/// merge one by one, associative lists item by item (live order, new items
+/// after), anything atomic is replaced. A `null` in the configuration
+/// removes the field. Records in `changed` every path whose value the merge
+/// changes or adds (with what is under added values).
+pub(crate) fn merge_into(
+    schema: &dyn PatchSchema,
+    live: &mut Value,
+    config: &Value,
+    meta: &Meta,
+    path: &mut Vec<PathElement>,
+    changed: &mut Set,
+) {
     match (live, config) {
         (Value::Object(l), Value::Object(c)) if !object_atomic(meta) => {
-            let mut out = l.clone();
             for (k, cv) in c {
+                path.push(PathElement::Field(k.clone()));
+                let cm = child_meta(schema, meta, k);
                 if cv.is_null() {
-                    out.remove(k);
-                    continue;
+                    if l.remove(k).is_some() {
+                        changed.insert(path);
+                    }
+                } else if let Some(lv) = l.get_mut(k) {
+                    merge_into(schema, lv, cv, &cm, path, changed);
+                } else {
+                    l.insert(k.clone(), cv.clone());
+                    changed.insert(path);
+                    collect_into(schema, changed.node_mut(path), cv, &cm);
                 }
-                let merged = match l.get(k) {
-                    Some(lv) => merge(schema, lv, cv, &child_meta(schema, meta, k)),
-                    None => cv.clone(),
-                };
-                out.insert(k.clone(), merged);
+                path.pop();
             }
-            Value::Object(out)
         }
         (Value::Array(l), Value::Array(c)) if !matches!(list_kind(meta), ListKind::Atomic) => {
             let kind = list_kind(meta);
             let im = item_meta(meta);
-            let ck: Vec<Option<PathElement>> = c
+            let mut index: HashMap<PathElement, usize> = l
                 .iter()
                 .enumerate()
-                .map(|(i, v)| item_element(kind, v, i))
+                .filter_map(|(i, v)| item_element(kind, v, i).map(|pe| (pe, i)))
                 .collect();
-            let mut used = vec![false; c.len()];
-            let mut out = Vec::with_capacity(l.len() + c.len());
-            for (i, lv) in l.iter().enumerate() {
-                let lk = item_element(kind, lv, i);
-                match ck.iter().position(|k| k.is_some() && *k == lk) {
-                    Some(j) => {
-                        used[j] = true;
-                        out.push(merge(schema, lv, &c[j], &im));
-                    }
-                    None => out.push(lv.clone()),
-                }
-            }
             for (j, cv) in c.iter().enumerate() {
-                if !used[j] {
-                    out.push(cv.clone());
+                let Some(pe) = item_element(kind, cv, j) else {
+                    continue;
+                };
+                path.push(pe);
+                let at = path.last().and_then(|pe| index.get(pe)).copied();
+                match at {
+                    Some(i) => merge_into(schema, &mut l[i], cv, &im, path, changed),
+                    None => {
+                        l.push(cv.clone());
+                        if let Some(pe) = path.last() {
+                            index.insert(pe.clone(), l.len() - 1);
+                        }
+                        changed.insert(path);
+                        if matches!(kind, ListKind::Map(..)) && !is_leaf(cv, &im) {
+                            collect_into(schema, changed.node_mut(path), cv, &im);
+                        }
+                    }
+                }
+                path.pop();
+            }
+        }
+        (live, config) => {
+            if *live != *config {
+                *live = config.clone();
+                changed.insert(path);
+                if !is_leaf(config, meta) {
+                    collect_into(schema, changed.node_mut(path), config, meta);
                 }
             }
-            Value::Array(out)
         }
-        _ => config.clone(),
     }
 }
 
@@ -361,7 +391,7 @@ pub(crate) fn remove(
                     i += 1;
                     continue;
                 };
-                if gone.members().any(|m| *m == pe) && !kept(&pe) {
+                if gone.has_member(&pe) && !kept(&pe) {
                     items.remove(i);
                     continue;
                 }
@@ -424,7 +454,16 @@ mod tests {
             {"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}}}});
         let config = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [
             {"name": "b", "image": "z"}, {"name": "c", "image": "w"}]}}}});
-        let merged = merge(&BuiltinSchema, &live, &config, &deployment());
+        let mut merged = live.clone();
+        let mut changed = Set::new();
+        merge_into(
+            &BuiltinSchema,
+            &mut merged,
+            &config,
+            &deployment(),
+            &mut Vec::new(),
+            &mut changed,
+        );
         assert_eq!(
             merged["spec"]["template"]["spec"]["containers"],
             json!([{"name": "a", "image": "x"}, {"name": "b", "image": "z"}, {"name": "c", "image": "w"}])
@@ -451,6 +490,7 @@ mod tests {
             PathElement::Key(r#"{"name":"c"}"#.into())
         ]));
         assert!(c.removed.is_empty());
+        assert_eq!(changed, c.modified.union(&c.added));
     }
 
     #[test]
