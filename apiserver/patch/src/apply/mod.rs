@@ -222,6 +222,19 @@ impl Kind<'_> {
     }
 }
 
+/// The annotation client-side `kubectl apply` keeps its configuration in.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The fields of the configuration in the object's last-applied annotation.
+fn last_applied_set(kind: &Kind, live: &Value) -> Option<Set> {
+    let text = live
+        .pointer("/metadata/annotations")?
+        .get(LAST_APPLIED)?
+        .as_str()?;
+    let config: Value = serde_json::from_str(text).ok()?;
+    Some(kind.set_of(&config, ""))
+}
+
 /// The `managedFields` of an object; `Ok(None)` when it has none.
 pub fn decode(obj: &Value) -> Result<Option<Vec<Entry>>, String> {
     match obj.pointer("/metadata/managedFields") {
@@ -408,6 +421,7 @@ pub fn apply(
     // Conflicts: fields others own that this apply changes.
     let changed = kind.tracked(changed, w.subresource);
     let mut conflicts = Vec::new();
+    let mut conflicting = Set::new();
     for e in &entries {
         if e.is(w, Operation::Apply) {
             continue;
@@ -416,9 +430,15 @@ pub fn apply(
         for p in c.paths() {
             conflicts.push((e.display(), path_string(&p)));
         }
+        conflicting.union_with(&c);
     }
     if !conflicts.is_empty() {
-        if !force {
+        // kubectl taking over from its client-side apply: what the
+        // last-applied annotation holds may be taken without forcing.
+        let upgrade = w.manager == "kubectl"
+            && last_applied_set(kind, live_v)
+                .is_some_and(|allowed| conflicting.difference(&allowed).is_empty());
+        if !force && !upgrade {
             return Err(ApplyError::Conflicts(conflicts));
         }
         for e in &mut entries {
@@ -454,6 +474,23 @@ pub fn apply(
         subresource: w.subresource.to_owned(),
         fields: new_set,
     });
+    // kubectl's server-side applies keep an existing client-side apply
+    // annotation up to date (upstream's last-applied updater).
+    if w.manager == "kubectl"
+        && let Some(ann) = merged
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        && ann.contains_key(LAST_APPLIED)
+    {
+        let mut applied = config.clone();
+        if let Some(a) = applied
+            .pointer_mut("/metadata/annotations")
+            .and_then(Value::as_object_mut)
+        {
+            a.remove(LAST_APPLIED);
+        }
+        ann.insert(LAST_APPLIED.into(), Value::String(applied.to_string()));
+    }
     if let Some(m) = merged.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("managedFields");
     } else if let Some(o) = merged.as_object_mut() {

@@ -287,3 +287,158 @@ fn managed_fields_in_an_apply_are_refused() {
         Err(ApplyError::BadRequest(_))
     ));
 }
+
+#[test]
+fn kubectl_takes_over_from_its_client_side_apply() {
+    // Client-side apply: an Update by kubectl-client-side-apply and the
+    // annotation holding the configuration.
+    let mut obj = deployment(2, "nginx");
+    obj["metadata"]["annotations"] = json!({LAST_APPLIED: deployment(2, "nginx").to_string()});
+    update(
+        &kind(),
+        None,
+        &mut obj,
+        &writer("kubectl-client-side-apply"),
+    )
+    .unwrap();
+    // kubectl's server-side apply changes fields the annotation has: no
+    // conflict, and the annotation follows the new configuration.
+    let out = apply(
+        &kind(),
+        Some(&obj),
+        &deployment(4, "nginx"),
+        &writer("kubectl"),
+        false,
+    )
+    .unwrap();
+    assert_eq!(out["spec"]["replicas"], 4);
+    let ann: Value = serde_json::from_str(
+        out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ann["spec"]["replicas"], 4);
+    // Another manager still conflicts.
+    assert!(matches!(
+        apply(
+            &kind(),
+            Some(&obj),
+            &deployment(4, "nginx"),
+            &writer("other"),
+            false
+        ),
+        Err(ApplyError::Conflicts(_))
+    ));
+}
+
+fn pod_spec_patch(containers: Value, extra: Value) -> Value {
+    let mut d = deployment(1, "nginx");
+    d["spec"]["template"]["spec"]["containers"] = containers;
+    if let (Some(spec), Some(extra)) = (
+        d["spec"]["template"]["spec"].as_object_mut(),
+        extra.as_object(),
+    ) {
+        for (k, v) in extra {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    d
+}
+
+#[test]
+fn env_vars_and_volumes_merge_by_name() {
+    let a_cfg = pod_spec_patch(
+        json!([{"name": "nginx", "image": "nginx", "env": [{"name": "A", "value": "1"}]}]),
+        json!({"volumes": [{"name": "data", "emptyDir": {}}]}),
+    );
+    let b_cfg = pod_spec_patch(
+        json!([{"name": "nginx", "env": [{"name": "B", "value": "2"}]}]),
+        json!({"volumes": [{"name": "cache", "emptyDir": {}}]}),
+    );
+    let a = apply(&kind(), None, &a_cfg, &writer("a"), false).unwrap();
+    let b = apply(&kind(), Some(&a), &b_cfg, &writer("b"), false).unwrap();
+    let spec = &b["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["containers"][0]["env"],
+        json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
+    );
+    assert_eq!(
+        spec["volumes"],
+        json!([{"name": "data", "emptyDir": {}}, {"name": "cache", "emptyDir": {}}])
+    );
+    // a stops applying its volume and env var: only those go.
+    let a_less = pod_spec_patch(json!([{"name": "nginx", "image": "nginx"}]), json!({}));
+    let c = apply(&kind(), Some(&b), &a_less, &writer("a"), false).unwrap();
+    let spec = &c["spec"]["template"]["spec"];
+    assert_eq!(
+        spec["containers"][0]["env"],
+        json!([{"name": "B", "value": "2"}])
+    );
+    assert_eq!(spec["volumes"], json!([{"name": "cache", "emptyDir": {}}]));
+    // Changing b's env var value conflicts with b.
+    let a_takes = pod_spec_patch(
+        json!([{"name": "nginx", "image": "nginx", "env": [{"name": "B", "value": "3"}]}]),
+        json!({}),
+    );
+    let err = apply(&kind(), Some(&c), &a_takes, &writer("a"), false).unwrap_err();
+    assert_eq!(
+        err,
+        ApplyError::Conflicts(vec![(
+            "\"b\"".into(),
+            r#".spec.template.spec.containers[name="nginx"].env[name="B"].value"#.into()
+        )])
+    );
+}
+
+#[test]
+fn ports_are_keyed_by_port_and_protocol() {
+    let cfg = pod_spec_patch(
+        json!([{"name": "dns", "image": "dns", "ports": [
+            {"containerPort": 53, "protocol": "UDP", "name": "dns"},
+            {"containerPort": 53, "name": "dns-tcp"}]}]),
+        json!({}),
+    );
+    let a = apply(&kind(), None, &cfg, &writer("a"), false).unwrap();
+    // The same port with the defaulted protocol written out is the same item.
+    let mut live = a.clone();
+    live["spec"]["template"]["spec"]["containers"][0]["ports"][1]["protocol"] = json!("TCP");
+    let again = apply(&kind(), Some(&live), &cfg, &writer("a"), false).unwrap();
+    let ports = again["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(ports, 2);
+    assert!(owns(
+        &again,
+        "a",
+        r#".spec.template.spec.containers[name="dns"].ports[containerPort=53,protocol="UDP"].name"#
+    ));
+}
+
+#[test]
+fn tolerations_are_atomic() {
+    let a_cfg = pod_spec_patch(
+        json!([{"name": "nginx", "image": "nginx"}]),
+        json!({"tolerations": [{"key": "a", "operator": "Exists"}]}),
+    );
+    let b_cfg = pod_spec_patch(
+        json!([{"name": "nginx", "image": "nginx"}]),
+        json!({"tolerations": [{"key": "b", "operator": "Exists"}]}),
+    );
+    let a = apply(&kind(), None, &a_cfg, &writer("a"), false).unwrap();
+    // The whole list is one field: a different list conflicts...
+    assert_eq!(
+        apply(&kind(), Some(&a), &b_cfg, &writer("b"), false).unwrap_err(),
+        ApplyError::Conflicts(vec![(
+            "\"a\"".into(),
+            ".spec.template.spec.tolerations".into()
+        )])
+    );
+    // ...and forcing replaces it whole.
+    let b = apply(&kind(), Some(&a), &b_cfg, &writer("b"), true).unwrap();
+    assert_eq!(
+        b["spec"]["template"]["spec"]["tolerations"],
+        json!([{"key": "b", "operator": "Exists"}])
+    );
+}
