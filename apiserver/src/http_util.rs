@@ -64,6 +64,12 @@ pub fn decode_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, Api
             ))
         }),
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            // JSON is YAML too, and what kubectl sends: parse it as JSON.
+            if body.trim_ascii_start().starts_with(b"{")
+                && let Ok(v) = serde_json::from_slice::<Value>(body)
+            {
+                return Ok(v);
+            }
             serde_yaml::from_slice::<Value>(body)
                 .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
         }

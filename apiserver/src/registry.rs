@@ -528,7 +528,7 @@ impl Registry {
             }
             None => kv.mod_revision,
         };
-        let old = decode(r, &kv.value, kv.mod_revision)?;
+        let mut old = decode(r, &kv.value, kv.mod_revision)?;
         // An unconditional update is checked as one at the stored revision.
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(expected.to_string()));
         let mut new =
@@ -542,12 +542,18 @@ impl Registry {
             let sub = subresource.unwrap_or_default();
             crate::fieldmanager::track_update(r, Some(&old), &mut new, manager, sub)?;
         }
-        // Unchanged: no write, as upstream.
-        let mut old_cmp = old.clone();
-        meta_mut(&mut old_cmp).remove("resourceVersion");
-        let mut new_cmp = new.clone();
-        meta_mut(&mut new_cmp).remove("resourceVersion");
-        if old_cmp == new_cmp {
+        // Unchanged: no write, as upstream (compared without the
+        // resourceVersions, set aside rather than copying both objects).
+        let old_rv = meta_mut(&mut old).remove("resourceVersion");
+        let new_rv = meta_mut(&mut new).remove("resourceVersion");
+        let unchanged = old == new;
+        if let Some(rv) = old_rv {
+            meta_mut(&mut old).insert("resourceVersion".into(), rv);
+        }
+        if let Some(rv) = new_rv {
+            meta_mut(&mut new).insert("resourceVersion".into(), rv);
+        }
+        if unchanged {
             return Ok(old);
         }
         // The last finalizer removed from an object being deleted deletes it.

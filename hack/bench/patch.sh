@@ -5,7 +5,9 @@
 #     and that patch plus the managedFields bookkeeping every write does;
 #  2. the whole request against a running `rkube up` (release build): mean
 #     time of BENCH_REQUESTS server-side applies and strategic merge patches
-#     over one kept-alive connection (curl), each changing the image.
+#     over one kept-alive connection (curl), each changing the image; with
+#     dryRun=All (everything but the durable write) and written (which adds
+#     the storage commit: an fsync per group of writes).
 #
 #   hack/bench/patch.sh
 #   BENCH_RKUBE=<binary> hack/bench/patch.sh    # skip the release build
@@ -76,5 +78,7 @@ timed() { # content-type body-a body-b query
 }
 curl "${tls[@]}" -X PATCH -H "Content-Type: application/apply-patch+yaml" --data-binary "@$dir/apply-a.json" "$base?fieldManager=bench"
 log "rkube up (release), Deployment with 50 containers, whole requests:"
-printf '  server-side apply:      '; timed application/apply-patch+yaml apply-b.json apply-a.json "?fieldManager=bench"
-printf '  strategic merge patch:  '; timed application/strategic-merge-patch+json smp-a.json smp-b.json ""
+printf '  server-side apply, dry run:      '; timed application/apply-patch+yaml apply-b.json apply-a.json "?fieldManager=bench&dryRun=All"
+printf '  strategic merge patch, dry run:  '; timed application/strategic-merge-patch+json smp-a.json smp-b.json "?dryRun=All"
+printf '  server-side apply, written:      '; timed application/apply-patch+yaml apply-b.json apply-a.json "?fieldManager=bench"
+printf '  strategic merge patch, written:  '; timed application/strategic-merge-patch+json smp-a.json smp-b.json ""
