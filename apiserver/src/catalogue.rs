@@ -15,6 +15,7 @@ pub struct BuiltinCatalogue {
     table: RwLock<Table>,
     /// What `/api` reports in `serverAddressByClientCIDRs`.
     server_address: String,
+    openapi: crate::openapi::OpenApi,
 }
 
 impl BuiltinCatalogue {
@@ -23,6 +24,7 @@ impl BuiltinCatalogue {
         Ok(BuiltinCatalogue {
             table: RwLock::new(table),
             server_address,
+            openapi: Default::default(),
         })
     }
 
@@ -116,16 +118,19 @@ impl Catalogue for BuiltinCatalogue {
             ["apis", group, version] => {
                 discovery::resource_list_bytes(t, group, version).map(|b| (json, b))
             }
-            ["openapi", "v3"] => Some((json, crate::openapi::index(t).to_string().into_bytes())),
-            ["openapi", "v3", "api", version] => crate::openapi::group_version(t, "", version)
-                .map(|d| (json, d.to_string().into_bytes())),
-            ["openapi", "v3", "apis", group, version] => {
-                crate::openapi::group_version(t, group, version)
-                    .map(|d| (json, d.to_string().into_bytes()))
-            }
             _ => None,
         })
         .flatten()
+    }
+
+    fn openapi(
+        &self,
+        path: &str,
+        query: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<http::Response<crate::http_util::Body>> {
+        self.with(|t| self.openapi.serve(t, path, query, headers))
+            .flatten()
     }
 
     fn selectors(

@@ -1,0 +1,117 @@
+//! The schema table: upstream's OpenAPI v2 definitions, generated into
+//! `definitions.json` by `hack/gen/openapidefs.py` and compiled in, with a
+//! (group, version, kind) index and reference closures.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+const TABLE: &str = include_str!("definitions.json");
+const PARAMETERS: &str = include_str!("parameters.json");
+
+pub(crate) const REF_PREFIX_V2: &str = "#/definitions/";
+
+pub struct Definitions {
+    pub defs: Map<String, Value>,
+    by_gvk: HashMap<(String, String, String), String>,
+}
+
+/// Parsed once, on first use: the table is part of the binary, so a parse
+/// failure is a build defect, caught by the tests.
+pub static DEFINITIONS: LazyLock<Definitions> = LazyLock::new(|| {
+    let defs: Map<String, Value> =
+        serde_json::from_str(TABLE).expect("definitions.json is generated valid JSON");
+    Definitions::new(defs)
+});
+
+/// Query and path parameters per action (`list`, `post`, `path_item`, ...).
+pub static PARAMETER_TABLE: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+    serde_json::from_str(PARAMETERS).expect("parameters.json is generated valid JSON")
+});
+
+pub fn parameters(action: &str) -> Vec<Value> {
+    PARAMETER_TABLE
+        .get(action)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn gvk_key(g: &Value) -> Option<(String, String, String)> {
+    let s = |k: &str| g.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some((s("group")?, s("version")?, s("kind")?))
+}
+
+impl Definitions {
+    pub fn new(defs: Map<String, Value>) -> Definitions {
+        let mut by_gvk = HashMap::new();
+        for (name, d) in &defs {
+            let Some(gvks) = d
+                .get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+            else {
+                continue;
+            };
+            for g in gvks {
+                if let Some(k) = gvk_key(g) {
+                    // A kind served by one definition only wins over the
+                    // shared ones (DeleteOptions lists every group).
+                    if gvks.len() == 1 || !by_gvk.contains_key(&k) {
+                        by_gvk.insert(k, name.clone());
+                    }
+                }
+            }
+        }
+        Definitions { defs, by_gvk }
+    }
+
+    /// The definition name of a kind (`io.k8s.api.apps.v1.Deployment`).
+    pub fn for_kind(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
+        self.by_gvk
+            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
+            .map(String::as_str)
+    }
+
+    /// The named definitions and every definition they reference,
+    /// transitively.
+    pub fn closure<'a>(
+        &'a self,
+        roots: impl IntoIterator<Item = String>,
+        extra: &'a Map<String, Value>,
+    ) -> BTreeMap<String, &'a Value> {
+        let mut out = BTreeMap::new();
+        let mut todo: Vec<String> = roots.into_iter().collect();
+        while let Some(name) = todo.pop() {
+            if out.contains_key(&name) {
+                continue;
+            }
+            let Some(def) = extra.get(&name).or_else(|| self.defs.get(&name)) else {
+                continue;
+            };
+            collect_refs(def, &mut todo);
+            out.insert(name, def);
+        }
+        out
+    }
+}
+
+/// Every `$ref` target name under a schema.
+pub fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "$ref"
+                    && let Some(r) = x.as_str()
+                {
+                    let name = r.rsplit('/').next().unwrap_or(r);
+                    out.push(name.to_owned());
+                } else {
+                    collect_refs(x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,419 @@
+//! The operations of each served resource, described once and rendered as
+//! OpenAPI v2 (`v2.rs`) or v3 (`v3.rs`): paths, actions, operation ids,
+//! parameters, request and response kinds, content types.
+
+use rkube_catalogue::{ResourceInfo, SubresourceInfo};
+use serde_json::Value;
+
+use super::definitions::{Definitions, parameters};
+
+pub const PRODUCES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+    "application/cbor",
+];
+pub const PRODUCES_WATCH: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+    "application/cbor",
+    "application/json;stream=watch",
+    "application/vnd.kubernetes.protobuf;stream=watch",
+    "application/cbor-seq",
+];
+pub const CONSUMES_ANY: &[&str] = &["*/*"];
+/// kubectl reads these to decide whether a resource takes strategic merge
+/// patches (and server-side apply).
+pub const PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+    "application/apply-patch+cbor",
+];
+
+const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
+const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions";
+const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
+
+pub struct Body {
+    pub definition: String,
+    pub required: bool,
+}
+
+pub struct Operation {
+    /// HTTP method, lower case (`get`, `post`, ...).
+    pub method: &'static str,
+    /// `x-kubernetes-action`.
+    pub action: &'static str,
+    pub operation_id: String,
+    pub description: String,
+    /// Query parameters in upstream's v2 form.
+    pub parameters: Vec<Value>,
+    pub body: Option<Body>,
+    pub consumes: &'static [&'static str],
+    pub produces: &'static [&'static str],
+    /// (status code, definition returned).
+    pub responses: Vec<(&'static str, Option<String>)>,
+    pub gvk: (String, String, String),
+    pub tag: String,
+}
+
+pub struct PathItem {
+    pub path: String,
+    /// Path-level parameters in upstream's v2 form.
+    pub parameters: Vec<Value>,
+    pub operations: Vec<Operation>,
+}
+
+/// `rbac.authorization.k8s.io` → `RbacAuthorization`, core → `Core`.
+fn group_camel(group: &str) -> String {
+    if group.is_empty() {
+        return "Core".into();
+    }
+    group
+        .trim_end_matches(".k8s.io")
+        .split(['.', '-'])
+        .map(capitalize)
+        .collect()
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// upstream's tag: `apps_v1`, `core_v1`, `rbacAuthorization_v1`.
+fn tag(group: &str, version: &str) -> String {
+    let g = group_camel(group);
+    let mut c = g.chars();
+    let lower: String = match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    };
+    format!("{lower}_{version}")
+}
+
+/// The path parameter `name` says what it names.
+fn path_params(key: &str, kind: &str) -> Vec<Value> {
+    let mut ps = parameters(key);
+    for p in &mut ps {
+        if p.get("name").and_then(Value::as_str) == Some("name") {
+            p["description"] = Value::String(format!("name of the {kind}"));
+        }
+    }
+    ps
+}
+
+/// Subresources served by generic code; the streaming ones (log, exec,
+/// attach, portforward, proxy) take their own parameters and are not
+/// described yet.
+fn described(sub: &SubresourceInfo) -> bool {
+    !matches!(
+        sub.name.as_str(),
+        "log" | "exec" | "attach" | "portforward" | "proxy"
+    )
+}
+
+struct Ids<'a> {
+    r: &'a ResourceInfo,
+    gv: String,
+}
+
+impl Ids<'_> {
+    fn id(&self, verb: &str, suffix: &str) -> String {
+        let ns = if self.r.namespaced { "Namespaced" } else { "" };
+        format!("{verb}{}{ns}{}{suffix}", self.gv, self.r.kind)
+    }
+}
+
+/// Every path of one resource, with its operations.
+pub fn resource_paths(defs: &Definitions, r: &ResourceInfo) -> Vec<PathItem> {
+    let root = if r.group.is_empty() {
+        format!("/api/{}", r.version)
+    } else {
+        format!("/apis/{}/{}", r.group, r.version)
+    };
+    let collection = if r.namespaced {
+        format!("{root}/namespaces/{{namespace}}/{}", r.plural)
+    } else {
+        format!("{root}/{}", r.plural)
+    };
+    let ids = Ids {
+        r,
+        gv: format!("{}{}", group_camel(&r.group), capitalize(&r.version)),
+    };
+    let gvk = (r.group.clone(), r.version.clone(), r.kind.clone());
+    let kind_def = defs
+        .for_kind(&r.group, &r.version, &r.kind)
+        .map(str::to_owned);
+    let list_def = defs
+        .for_kind(&r.group, &r.version, &r.list_kind)
+        .map(str::to_owned);
+    let tag = tag(&r.group, &r.version);
+    let op = |method, action, operation_id, description: String| Operation {
+        method,
+        action,
+        operation_id,
+        description,
+        parameters: parameters(action),
+        body: None,
+        consumes: CONSUMES_ANY,
+        produces: PRODUCES,
+        responses: Vec::new(),
+        gvk: gvk.clone(),
+        tag: tag.clone(),
+    };
+    let with_body = |def: &Option<String>| {
+        def.as_ref().map(|d| Body {
+            definition: d.clone(),
+            required: true,
+        })
+    };
+    let mut out = Vec::new();
+
+    // The collection: list, create, deletecollection.
+    let mut ops = Vec::new();
+    if r.has_verb("list") {
+        let mut o = op(
+            "get",
+            "list",
+            ids.id("list", ""),
+            format!("list or watch objects of kind {}", r.kind),
+        );
+        o.produces = PRODUCES_WATCH;
+        o.responses = vec![("200", list_def.clone())];
+        ops.push(o);
+    }
+    if r.has_verb("create") {
+        let mut o = op(
+            "post",
+            "post",
+            ids.id("create", ""),
+            format!("create a {}", r.kind),
+        );
+        o.body = with_body(&kind_def);
+        o.responses = vec![
+            ("200", kind_def.clone()),
+            ("201", kind_def.clone()),
+            ("202", kind_def.clone()),
+        ];
+        ops.push(o);
+    }
+    if r.has_verb("deletecollection") {
+        let mut o = op(
+            "delete",
+            "deletecollection",
+            ids.id("delete", "").replacen(
+                &format!("delete{}", ids.gv),
+                &format!("delete{}Collection", ids.gv),
+                1,
+            ),
+            format!("delete collection of {}", r.kind),
+        );
+        o.body = Some(Body {
+            definition: DELETE_OPTIONS.into(),
+            required: false,
+        });
+        o.responses = vec![("200", Some(STATUS.into()))];
+        ops.push(o);
+    }
+    if !ops.is_empty() {
+        let params = if r.namespaced {
+            parameters("path_collection")
+        } else {
+            pretty_only()
+        };
+        out.push(PathItem {
+            path: collection.clone(),
+            parameters: params,
+            operations: ops,
+        });
+    }
+
+    // The item: read, replace, patch, delete.
+    let item = format!("{collection}/{{name}}");
+    let item_params = if r.namespaced {
+        path_params("path_item", &r.kind)
+    } else {
+        path_params("path_item", &r.kind)
+            .into_iter()
+            .filter(|p| p.get("name").and_then(Value::as_str) != Some("namespace"))
+            .collect()
+    };
+    let mut ops = Vec::new();
+    if r.has_verb("get") {
+        let mut o = op(
+            "get",
+            "get",
+            ids.id("read", ""),
+            format!("read the specified {}", r.kind),
+        );
+        o.responses = vec![("200", kind_def.clone())];
+        ops.push(o);
+    }
+    if r.has_verb("update") {
+        let mut o = op(
+            "put",
+            "put",
+            ids.id("replace", ""),
+            format!("replace the specified {}", r.kind),
+        );
+        o.body = with_body(&kind_def);
+        o.responses = vec![("200", kind_def.clone()), ("201", kind_def.clone())];
+        ops.push(o);
+    }
+    if r.has_verb("patch") {
+        let mut o = op(
+            "patch",
+            "patch",
+            ids.id("patch", ""),
+            format!("partially update the specified {}", r.kind),
+        );
+        o.body = Some(Body {
+            definition: PATCH.into(),
+            required: true,
+        });
+        o.consumes = PATCH_TYPES;
+        o.responses = vec![("200", kind_def.clone()), ("201", kind_def.clone())];
+        ops.push(o);
+    }
+    if r.has_verb("delete") {
+        let mut o = op(
+            "delete",
+            "delete",
+            ids.id("delete", ""),
+            format!("delete a {}", r.kind),
+        );
+        o.body = Some(Body {
+            definition: DELETE_OPTIONS.into(),
+            required: false,
+        });
+        o.responses = vec![("200", kind_def.clone()), ("202", kind_def.clone())];
+        ops.push(o);
+    }
+    if !ops.is_empty() {
+        out.push(PathItem {
+            path: item.clone(),
+            parameters: item_params.clone(),
+            operations: ops,
+        });
+    }
+
+    // Subresources (status, scale, eviction, binding, ...).
+    for sub in r.subresources.iter().filter(|s| described(s)) {
+        let group = sub.group.clone().unwrap_or_else(|| r.group.clone());
+        let version = sub.version.clone().unwrap_or_else(|| r.version.clone());
+        let sub_def = defs
+            .for_kind(&group, &version, &sub.kind)
+            .map(str::to_owned);
+        let suffix = capitalize(&sub.name);
+        let has = |v: &str| sub.verbs.iter().any(|x| x == v);
+        let sgvk = (group, version, sub.kind.clone());
+        let mut ops = Vec::new();
+        let sop = |method, action, verb: &str, description: String| {
+            let mut o = op(method, action, ids.id(verb, &suffix), description);
+            o.gvk = sgvk.clone();
+            o
+        };
+        if has("get") {
+            let mut o = sop(
+                "get",
+                "get",
+                "read",
+                format!("read {} of the specified {}", sub.name, r.kind),
+            );
+            o.responses = vec![("200", sub_def.clone())];
+            ops.push(o);
+        }
+        if has("update") {
+            let mut o = sop(
+                "put",
+                "put",
+                "replace",
+                format!("replace {} of the specified {}", sub.name, r.kind),
+            );
+            o.body = with_body(&sub_def);
+            o.responses = vec![("200", sub_def.clone()), ("201", sub_def.clone())];
+            ops.push(o);
+        }
+        if has("patch") {
+            let mut o = sop(
+                "patch",
+                "patch",
+                "patch",
+                format!("partially update {} of the specified {}", sub.name, r.kind),
+            );
+            o.body = Some(Body {
+                definition: PATCH.into(),
+                required: true,
+            });
+            o.consumes = PATCH_TYPES;
+            o.responses = vec![("200", sub_def.clone()), ("201", sub_def.clone())];
+            ops.push(o);
+        }
+        if has("create") {
+            let mut o = sop(
+                "post",
+                "post",
+                "create",
+                format!("create {} of a {}", sub.name, r.kind),
+            );
+            o.body = with_body(&sub_def);
+            o.responses = vec![
+                ("200", sub_def.clone()),
+                ("201", sub_def.clone()),
+                ("202", sub_def.clone()),
+            ];
+            ops.push(o);
+        }
+        if !ops.is_empty() {
+            let mut params = path_params("path_item", &sub.kind);
+            if !r.namespaced {
+                params.retain(|p| p.get("name").and_then(Value::as_str) != Some("namespace"));
+            }
+            if let Some(p) = params
+                .iter_mut()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("name"))
+            {
+                p["description"] = Value::String(format!("name of the {}", sub.kind));
+            }
+            out.push(PathItem {
+                path: format!("{item}/{}", sub.name),
+                parameters: params,
+                operations: ops,
+            });
+        }
+    }
+
+    // Namespaced lists across all namespaces.
+    if r.namespaced && r.has_verb("list") {
+        let mut o = op(
+            "get",
+            "list",
+            format!("list{}{}ForAllNamespaces", ids.gv, r.kind),
+            format!("list or watch objects of kind {}", r.kind),
+        );
+        o.parameters = Vec::new();
+        o.produces = PRODUCES_WATCH;
+        o.responses = vec![("200", list_def)];
+        out.push(PathItem {
+            path: format!("{root}/{}", r.plural),
+            parameters: parameters("path_all_namespaces"),
+            operations: vec![o],
+        });
+    }
+    out
+}
+
+/// The `pretty` parameter alone (cluster-scoped collections).
+fn pretty_only() -> Vec<Value> {
+    parameters("path_collection")
+        .into_iter()
+        .filter(|p| p.get("name").and_then(Value::as_str) == Some("pretty"))
+        .collect()
+}

@@ -1,0 +1,175 @@
+//! OpenAPI v3 documents, one per group-version, as upstream serves them
+//! under `/openapi/v3/apis/<group>/<version>`.
+
+use serde_json::{Map, Value, json};
+
+use super::definitions::{Definitions, REF_PREFIX_V2, collect_refs};
+use super::operations::{Operation, PathItem};
+
+pub const REF_PREFIX_V3: &str = "#/components/schemas/";
+
+fn reference(def: &str) -> Value {
+    json!({ "$ref": format!("{REF_PREFIX_V3}{def}") })
+}
+
+/// A v2 schema in v3 form: references move to `#/components/schemas/`, and a
+/// reference with siblings (a described property) is wrapped in `allOf`,
+/// since v3.0 ignores a `$ref`'s siblings.
+pub fn schema(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            let mut reference = None;
+            for (k, x) in m {
+                match k.as_str() {
+                    "$ref" => {
+                        let r = x.as_str().unwrap_or_default();
+                        let name = r.strip_prefix(REF_PREFIX_V2).unwrap_or(r);
+                        reference = Some(json!({ "$ref": format!("{REF_PREFIX_V3}{name}") }));
+                    }
+                    "properties" => {
+                        let props = x
+                            .as_object()
+                            .map(|p| p.iter().map(|(n, s)| (n.clone(), schema(s))).collect())
+                            .unwrap_or_default();
+                        out.insert(k.clone(), Value::Object(props));
+                    }
+                    "items" | "additionalProperties" if x.is_object() => {
+                        out.insert(k.clone(), schema(x));
+                    }
+                    _ => {
+                        out.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+            match reference {
+                Some(r) if out.is_empty() => r,
+                Some(r) => {
+                    out.insert("allOf".into(), json!([r]));
+                    Value::Object(out)
+                }
+                None => Value::Object(out),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+/// A v2 query or path parameter in v3 form (its type moves into `schema`).
+fn parameter(p: &Value) -> Value {
+    let mut out = Map::new();
+    let mut sch = Map::new();
+    if let Some(m) = p.as_object() {
+        for (k, x) in m {
+            match k.as_str() {
+                "type" | "uniqueItems" | "format" => {
+                    sch.insert(k.clone(), x.clone());
+                }
+                _ => {
+                    out.insert(k.clone(), x.clone());
+                }
+            }
+        }
+    }
+    out.insert("schema".into(), Value::Object(sch));
+    Value::Object(out)
+}
+
+fn status_text(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        _ => "Unauthorized",
+    }
+}
+
+fn operation(o: &Operation) -> Value {
+    let (g, v, k) = &o.gvk;
+    let mut op = json!({
+        "description": o.description,
+        "operationId": o.operation_id,
+        "tags": [o.tag],
+        "x-kubernetes-action": o.action,
+        "x-kubernetes-group-version-kind": { "group": g, "kind": k, "version": v },
+    });
+    if !o.parameters.is_empty() {
+        op["parameters"] = Value::Array(o.parameters.iter().map(parameter).collect());
+    }
+    if let Some(b) = &o.body {
+        let content: Map<String, Value> = o
+            .consumes
+            .iter()
+            .map(|c| {
+                (
+                    (*c).to_owned(),
+                    json!({ "schema": reference(&b.definition) }),
+                )
+            })
+            .collect();
+        let mut body = json!({ "content": content });
+        if b.required {
+            body["required"] = Value::Bool(true);
+        }
+        op["requestBody"] = body;
+    }
+    let mut responses = Map::new();
+    for (code, def) in &o.responses {
+        let mut r = json!({ "description": status_text(code) });
+        if let Some(d) = def {
+            let content: Map<String, Value> = o
+                .produces
+                .iter()
+                .map(|c| ((*c).to_owned(), json!({ "schema": reference(d) })))
+                .collect();
+            r["content"] = Value::Object(content);
+        }
+        responses.insert((*code).to_owned(), r);
+    }
+    responses.insert("401".into(), json!({ "description": "Unauthorized" }));
+    op["responses"] = Value::Object(responses);
+    op
+}
+
+/// The document of one group-version, given its paths.
+pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Value>) -> Value {
+    let mut paths = Map::new();
+    for item in items {
+        let mut p = Map::new();
+        for o in &item.operations {
+            p.insert(o.method.to_owned(), operation(o));
+        }
+        if !item.parameters.is_empty() {
+            p.insert(
+                "parameters".into(),
+                Value::Array(item.parameters.iter().map(parameter).collect()),
+            );
+        }
+        paths.insert(item.path.clone(), Value::Object(p));
+    }
+    let mut roots = Vec::new();
+    for p in paths.values() {
+        collect_refs(p, &mut roots);
+    }
+    let schemas: Map<String, Value> = defs
+        .closure(roots, extra)
+        .into_iter()
+        .map(|(k, v)| (k, schema(v)))
+        .collect();
+    json!({
+        "openapi": "3.0.0",
+        "info": { "title": "Kubernetes", "version": crate::server::VERSION },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "BearerToken": {
+                    "description": "Bearer Token authentication",
+                    "in": "header",
+                    "name": "authorization",
+                    "type": "apiKey",
+                }
+            }
+        },
+    })
+}

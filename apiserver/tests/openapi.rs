@@ -1,0 +1,433 @@
+//! The served OpenAPI documents against upstream's v1.36 document: every
+//! definition's properties and x-kubernetes-* extensions, references,
+//! the v3 and protobuf forms, and the caching headers.
+
+use std::path::PathBuf;
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use rkube_apiserver::openapi::{OpenApi, PROTOBUF_V2, build_v2, build_v3};
+use rkube_catalogue::Catalogue;
+use serde_json::{Map, Value};
+
+fn reference() -> Option<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/kubernetes-openapi-v2.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("reference OpenAPI parses")),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "reference {} missing in CI: {e}",
+                path.display()
+            );
+            eprintln!("skipping: reference {} not readable: {e}", path.display());
+            None
+        }
+    }
+}
+
+fn v2_json(cat: &Catalogue) -> Value {
+    let docs = build_v2(cat, &Map::new());
+    serde_json::from_slice(&docs.json.bytes).expect("v2 JSON parses")
+}
+
+fn extensions(v: &Value) -> Map<String, Value> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.starts_with("x-kubernetes-"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_definition_matches_the_reference() {
+    let Some(reference) = reference() else { return };
+    let cat = Catalogue::all_builtin();
+    let ours = v2_json(&cat);
+    let ours = ours["definitions"].as_object().expect("definitions");
+    let theirs = reference["definitions"].as_object().expect("definitions");
+    let mut compared = 0;
+    let mut missing = Vec::new();
+    for (name, want) in theirs {
+        let Some(got) = ours.get(name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        compared += 1;
+        assert_eq!(got.get("type"), want.get("type"), "{name}: type");
+        assert_eq!(got.get("format"), want.get("format"), "{name}: format");
+        assert_eq!(
+            got.get("required"),
+            want.get("required"),
+            "{name}: required"
+        );
+        assert_eq!(
+            got.get("description"),
+            want.get("description"),
+            "{name}: description"
+        );
+        assert_eq!(extensions(got), extensions(want), "{name}: extensions");
+        let (gp, wp) = (&got["properties"], &want["properties"]);
+        assert_eq!(
+            gp.as_object().map(|m| m.keys().collect::<Vec<_>>()),
+            wp.as_object().map(|m| m.keys().collect::<Vec<_>>()),
+            "{name}: property names"
+        );
+        for (prop, wschema) in wp.as_object().into_iter().flatten() {
+            let gschema = &gp[prop];
+            for k in [
+                "type",
+                "format",
+                "$ref",
+                "items",
+                "additionalProperties",
+                "description",
+            ] {
+                assert_eq!(gschema.get(k), wschema.get(k), "{name}.{prop}: {k}");
+            }
+            assert_eq!(
+                extensions(gschema),
+                extensions(wschema),
+                "{name}.{prop}: extensions"
+            );
+        }
+    }
+    // Definitions no served path reaches (discovery and watch-path types)
+    // are left out, as upstream leaves out what its paths do not use; every
+    // kind the catalogue serves must be there.
+    for name in &missing {
+        let gvks = theirs[name]["x-kubernetes-group-version-kind"].as_array();
+        for g in gvks.into_iter().flatten() {
+            let s = |k: &str| g[k].as_str().unwrap_or_default().to_owned();
+            let served = cat.resources().iter().any(|r| {
+                r.group == s("group")
+                    && r.version == s("version")
+                    && (r.kind == s("kind") || r.list_kind == s("kind"))
+            });
+            assert!(!served, "{name} is served but missing from /openapi/v2");
+        }
+    }
+    eprintln!("compared {compared} definitions; not reached by any path: {missing:?}");
+    assert!(compared > 600, "only {compared} definitions compared");
+    // The ones kubectl needs for its checks.
+    for name in [
+        "io.k8s.api.apps.v1.Deployment",
+        "io.k8s.api.apps.v1.DeploymentStrategy",
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+        "io.k8s.apimachinery.pkg.api.resource.Quantity",
+        "io.k8s.api.core.v1.PodSpec",
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+    ] {
+        assert!(ours.contains_key(name), "{name} missing");
+    }
+}
+
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x.as_str()) {
+                    ("$ref", Some(r)) => out.push(r.to_owned()),
+                    _ => refs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_reference_resolves() {
+    let cat = Catalogue::builtin();
+    let doc = v2_json(&cat);
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in &all {
+        let name = r.strip_prefix("#/definitions/").expect("v2 ref prefix");
+        assert!(
+            doc["definitions"].get(name).is_some(),
+            "{r} does not resolve"
+        );
+    }
+    let v3 = build_v3(&cat, &Map::new());
+    for (key, d) in &v3.groups {
+        let doc: Value = serde_json::from_slice(&d.bytes).expect("v3 JSON parses");
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        for r in &all {
+            let name = r
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{key}: v3 ref {r}"));
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{key}: {r} does not resolve"
+            );
+        }
+    }
+}
+
+#[test]
+fn v3_group_documents_have_schemas_and_patch_metadata() {
+    let cat = Catalogue::builtin();
+    let v3 = build_v3(&cat, &Map::new());
+    let index: Value = serde_json::from_slice(&v3.index.bytes).expect("index parses");
+    let apps = &v3.groups["apis/apps/v1"];
+    assert_eq!(
+        index["paths"]["apis/apps/v1"]["serverRelativeURL"],
+        format!("/openapi/v3/apis/apps/v1?hash={}", apps.hash)
+    );
+    assert_eq!(apps.hash.len(), 128, "SHA-512 in hex");
+    let doc: Value = serde_json::from_slice(&apps.bytes).expect("apps/v1 parses");
+    let schemas = &doc["components"]["schemas"];
+    let dep = &schemas["io.k8s.api.apps.v1.Deployment"];
+    assert_eq!(
+        dep["x-kubernetes-group-version-kind"][0]["kind"], "Deployment",
+        "{dep}"
+    );
+    // A described reference is wrapped in allOf, as upstream's v3.
+    assert_eq!(
+        dep["properties"]["spec"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"
+    );
+    let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+    assert_eq!(containers["x-kubernetes-list-type"], "map");
+    let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+    assert_eq!(patch["operationId"], "patchAppsV1NamespacedDeployment");
+    assert!(
+        patch["requestBody"]["content"]
+            .get("application/strategic-merge-patch+json")
+            .is_some()
+    );
+    let params: Vec<&str> = patch["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(params.contains(&"fieldValidation"), "{params:?}");
+    assert_eq!(
+        patch["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/io.k8s.api.apps.v1.Deployment"
+    );
+    let core: Value = serde_json::from_slice(&v3.groups["api/v1"].bytes).expect("api/v1");
+    assert_eq!(
+        core["paths"]["/api/v1/namespaces/{namespace}/pods"]["get"]["operationId"],
+        "listCoreV1NamespacedPod"
+    );
+    assert_eq!(
+        core["paths"]["/api/v1/nodes/{name}/status"]["put"]["operationId"],
+        "replaceCoreV1NodeStatus"
+    );
+}
+
+/// Reads a protobuf message's top-level fields: (number, wire type, bytes
+/// of a length-delimited value).
+fn fields(mut b: &[u8]) -> Vec<(u64, u8, Vec<u8>)> {
+    fn varint(b: &mut &[u8]) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = b[0];
+            *b = &b[1..];
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let key = varint(&mut b);
+        let (num, wire) = (key >> 3, (key & 7) as u8);
+        match wire {
+            0 => {
+                varint(&mut b);
+                out.push((num, 0, Vec::new()));
+            }
+            1 => {
+                b = &b[8..];
+                out.push((num, 1, Vec::new()));
+            }
+            2 => {
+                let len = varint(&mut b) as usize;
+                out.push((num, 2, b[..len].to_vec()));
+                b = &b[len..];
+            }
+            w => panic!("unexpected wire type {w}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn protobuf_document_carries_every_definition() {
+    let cat = Catalogue::builtin();
+    let docs = build_v2(&cat, &Map::new());
+    let json: Value = serde_json::from_slice(&docs.json.bytes).expect("json");
+    let top = fields(&docs.protobuf.bytes);
+    assert_eq!(top[0], (1, 2, b"2.0".to_vec()), "swagger = 1");
+    let defs = &top.iter().find(|f| f.0 == 9).expect("definitions = 9").2;
+    let named = fields(defs);
+    assert_eq!(
+        named.len(),
+        json["definitions"].as_object().expect("defs").len()
+    );
+    // NamedSchema { name = 1, value = 2 }; find Deployment and its GVK
+    // extension (Schema.vendor_extension = 31, NamedAny { name, Any { yaml = 2 } }).
+    let dep = named
+        .iter()
+        .map(|(_, _, b)| fields(b))
+        .find(|f| f[0].2 == b"io.k8s.api.apps.v1.Deployment")
+        .expect("Deployment definition");
+    let schema = fields(&dep[1].2);
+    let ext = schema
+        .iter()
+        .filter(|f| f.0 == 31)
+        .map(|f| fields(&f.2))
+        .find(|f| f[0].2 == b"x-kubernetes-group-version-kind")
+        .expect("gvk extension");
+    let any = fields(&ext[1].2);
+    let yaml: Value = serde_json::from_slice(&any[0].2).expect("extension value");
+    assert_eq!(yaml[0]["kind"], "Deployment");
+    let paths = &top.iter().find(|f| f.0 == 8).expect("paths = 8").2;
+    assert_eq!(
+        fields(paths).len(),
+        json["paths"].as_object().expect("paths").len()
+    );
+}
+
+async fn get(
+    api: &OpenApi,
+    cat: &Catalogue,
+    path: &str,
+    query: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut h = HeaderMap::new();
+    for (k, v) in headers {
+        h.insert(k.clone(), HeaderValue::from_str(v).expect("header"));
+    }
+    let resp = api.serve(cat, path, query, &h).expect("an openapi path");
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("body").to_bytes().to_vec();
+    (parts.status, parts.headers, bytes)
+}
+
+#[tokio::test]
+async fn caching_headers_as_upstream() {
+    let cat = Catalogue::builtin();
+    let api = OpenApi::default();
+    let (code, h, body) = get(&api, &cat, "/openapi/v3", "", &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    let index: Value = serde_json::from_slice(&body).expect("index");
+    let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert!(h.get(header::ETAG).is_some());
+    let (path, query) = url.split_once('?').expect("hashed url");
+    let hash = query.strip_prefix("hash=").expect("hash");
+
+    let (code, h, body) = get(
+        &api,
+        &cat,
+        path,
+        query,
+        &[(header::ACCEPT, "application/json")],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(h[header::CACHE_CONTROL], "public, immutable");
+    assert!(h.get(header::EXPIRES).is_some());
+    assert_eq!(h[header::ETAG], format!("\"{hash}\""));
+    assert!(!body.is_empty());
+
+    // Unhashed: no immutable caching, same ETag; If-None-Match → 304.
+    let (code, h, _) = get(&api, &cat, path, "", &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(h.get(header::CACHE_CONTROL).is_none());
+    let etag = format!("\"{hash}\"");
+    let (code, _, body) = get(&api, &cat, path, "", &[(header::IF_NONE_MATCH, &etag)]).await;
+    assert_eq!(code, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+
+    // A stale hash redirects to the current URL.
+    let (code, h, _) = get(&api, &cat, path, "hash=0123", &[]).await;
+    assert_eq!(code, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(h[header::LOCATION], url.as_str());
+
+    let (code, _, _) = get(&api, &cat, "/openapi/v3/apis/nope/v1", "", &[]).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // v2: JSON by default, protobuf when asked, 406 for anything else.
+    let (code, h, body) = get(&api, &cat, "/openapi/v2", "", &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_TYPE], "application/json");
+    assert_eq!(body[0], b'{');
+    let (code, h, body) = get(
+        &api,
+        &cat,
+        "/openapi/v2",
+        "",
+        &[(header::ACCEPT, PROTOBUF_V2)],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        h[header::CONTENT_TYPE],
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    );
+    assert_eq!(&body[..5], b"\x0a\x032.0");
+    let etag = h[header::ETAG].to_str().expect("etag").to_owned();
+    let (code, _, _) = get(
+        &api,
+        &cat,
+        "/openapi/v2",
+        "",
+        &[
+            (header::ACCEPT, PROTOBUF_V2),
+            (header::IF_NONE_MATCH, &etag),
+        ],
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_MODIFIED);
+    let (code, _, _) = get(
+        &api,
+        &cat,
+        "/openapi/v2",
+        "",
+        &[(header::ACCEPT, "text/html")],
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_ACCEPTABLE);
+}
+
+#[tokio::test]
+async fn documents_follow_the_catalogue() {
+    let mut cat = Catalogue::builtin();
+    let api = OpenApi::default();
+    let (_, _, before) = get(&api, &cat, "/openapi/v3", "", &[]).await;
+    let before: Value = serde_json::from_slice(&before).expect("index");
+    assert!(before["paths"].get("apis/apps/v1").is_some());
+    for r in cat
+        .resources_in("apps", "v1")
+        .into_iter()
+        .map(|r| r.plural.clone())
+        .collect::<Vec<_>>()
+    {
+        cat.remove("apps", "v1", &r);
+    }
+    let (_, _, after) = get(&api, &cat, "/openapi/v3", "", &[]).await;
+    let after: Value = serde_json::from_slice(&after).expect("index");
+    assert!(after["paths"].get("apis/apps/v1").is_none());
+    assert!(after["paths"].get("api/v1").is_some());
+}
