@@ -431,3 +431,102 @@ async fn documents_follow_the_catalogue() {
     assert!(after["paths"].get("apis/apps/v1").is_none());
     assert!(after["paths"].get("api/v1").is_some());
 }
+
+/// Custom resources: a catalogue entry plus an extra definition carrying its
+/// group-version-kind make a group-version document with that schema.
+#[tokio::test]
+async fn extra_definitions_serve_custom_resources() {
+    use rkube_catalogue::{ResourceInfo, Stability, SubresourceInfo};
+    let mut cat = Catalogue::builtin();
+    let verbs: Vec<String> = [
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ]
+    .map(String::from)
+    .to_vec();
+    cat.add(ResourceInfo {
+        group: "stable.example.com".into(),
+        version: "v1".into(),
+        kind: "CronTab".into(),
+        list_kind: "CronTabList".into(),
+        plural: "crontabs".into(),
+        singular: "crontab".into(),
+        short_names: vec![],
+        categories: vec![],
+        namespaced: true,
+        verbs,
+        subresources: vec![SubresourceInfo {
+            name: "status".into(),
+            kind: "CronTab".into(),
+            group: None,
+            version: None,
+            verbs: vec!["get".into(), "patch".into(), "update".into()],
+        }],
+        storage_prefix: "stable.example.com/crontabs".into(),
+        storage_version_hash: String::new(),
+        enabled_by_default: true,
+        stability: Stability::Ga,
+    });
+    let gvk = |kind: &str| serde_json::json!([{ "group": "stable.example.com", "kind": kind, "version": "v1" }]);
+    let mut extra = Map::new();
+    extra.insert(
+        "com.example.stable.v1.CronTab".into(),
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "metadata": { "$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" },
+                "spec": { "type": "object", "properties": { "cronSpec": { "type": "string" } } },
+            },
+            "x-kubernetes-group-version-kind": gvk("CronTab"),
+        }),
+    );
+    extra.insert(
+        "com.example.stable.v1.CronTabList".into(),
+        serde_json::json!({
+            "type": "object",
+            "properties": { "items": { "type": "array", "items": { "$ref": "#/definitions/com.example.stable.v1.CronTab" } } },
+            "x-kubernetes-group-version-kind": gvk("CronTabList"),
+        }),
+    );
+    let api = OpenApi::default();
+    let (_, _, index) = get(&api, &cat, "/openapi/v3", "", &[]).await;
+    let index: Value = serde_json::from_slice(&index).expect("index");
+    assert!(index["paths"].get("apis/stable.example.com/v1").is_some());
+    // Without its schema the paths are there but return no definition.
+    api.set_extra_definitions(extra);
+    let (_, _, body) = get(
+        &api,
+        &cat,
+        "/openapi/v3/apis/stable.example.com/v1",
+        "",
+        &[],
+    )
+    .await;
+    let doc: Value = serde_json::from_slice(&body).expect("document");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["com.example.stable.v1.CronTab"]["properties"]["spec"]["properties"]["cronSpec"]["type"],
+        "string"
+    );
+    assert!(
+        schemas
+            .get("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+            .is_some()
+    );
+    let get_op =
+        &doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"]["get"];
+    assert_eq!(
+        get_op["operationId"],
+        "readStableExampleComV1NamespacedCronTab"
+    );
+    assert_eq!(
+        get_op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/com.example.stable.v1.CronTab"
+    );
+    let (_, _, v2) = get(&api, &cat, "/openapi/v2", "", &[]).await;
+    let v2: Value = serde_json::from_slice(&v2).expect("v2");
+    assert!(
+        v2["definitions"]
+            .get("com.example.stable.v1.CronTabList")
+            .is_some()
+    );
+}

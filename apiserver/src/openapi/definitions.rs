@@ -66,11 +66,25 @@ impl Definitions {
         Definitions { defs, by_gvk }
     }
 
-    /// The definition name of a kind (`io.k8s.api.apps.v1.Deployment`).
-    pub fn for_kind(&self, group: &str, version: &str, kind: &str) -> Option<&str> {
-        self.by_gvk
-            .get(&(group.to_owned(), version.to_owned(), kind.to_owned()))
-            .map(String::as_str)
+    /// The definition name of a kind (`io.k8s.api.apps.v1.Deployment`),
+    /// looked up in the extra definitions (custom resources) first.
+    pub fn for_kind(
+        &self,
+        extra: &Map<String, Value>,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Option<String> {
+        let key = (group.to_owned(), version.to_owned(), kind.to_owned());
+        let in_extra = extra.iter().find(|(_, d)| {
+            d.get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .is_some_and(|gs| gs.iter().any(|g| gvk_key(g).as_ref() == Some(&key)))
+        });
+        match in_extra {
+            Some((name, _)) => Some(name.clone()),
+            None => self.by_gvk.get(&key).cloned(),
+        }
     }
 
     /// The named definitions and every definition they reference,

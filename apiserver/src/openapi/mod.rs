@@ -72,18 +72,21 @@ fn gv_key(group: &str, version: &str) -> String {
 }
 
 /// Every path of every served resource, by group-version key.
-fn all_paths(cat: &Catalogue) -> BTreeMap<String, Vec<operations::PathItem>> {
+fn all_paths(
+    cat: &Catalogue,
+    extra: &Map<String, Value>,
+) -> BTreeMap<String, Vec<operations::PathItem>> {
     let mut out: BTreeMap<String, Vec<operations::PathItem>> = BTreeMap::new();
     for r in cat.resources() {
         out.entry(gv_key(&r.group, &r.version))
             .or_default()
-            .extend(operations::resource_paths(&DEFINITIONS, r));
+            .extend(operations::resource_paths(&DEFINITIONS, extra, r));
     }
     out
 }
 
 pub fn build_v2(cat: &Catalogue, extra: &Map<String, Value>) -> V2Docs {
-    let items: Vec<_> = all_paths(cat).into_values().flatten().collect();
+    let items: Vec<_> = all_paths(cat, extra).into_values().flatten().collect();
     let doc = v2::document(&DEFINITIONS, &items, extra);
     V2Docs {
         protobuf: Doc::new(proto::document(&doc)),
@@ -94,7 +97,7 @@ pub fn build_v2(cat: &Catalogue, extra: &Map<String, Value>) -> V2Docs {
 pub fn build_v3(cat: &Catalogue, extra: &Map<String, Value>) -> V3Docs {
     let mut groups = BTreeMap::new();
     let mut index = Map::new();
-    for (key, items) in all_paths(cat) {
+    for (key, items) in all_paths(cat, extra) {
         let doc = Doc::new(
             serde_json::to_vec(&v3::document(&DEFINITIONS, &items, extra)).unwrap_or_default(),
         );

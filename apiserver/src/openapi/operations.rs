@@ -3,7 +3,7 @@
 //! parameters, request and response kinds, content types.
 
 use rkube_catalogue::{ResourceInfo, SubresourceInfo};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::definitions::{Definitions, parameters};
 
@@ -132,7 +132,11 @@ impl Ids<'_> {
 }
 
 /// Every path of one resource, with its operations.
-pub fn resource_paths(defs: &Definitions, r: &ResourceInfo) -> Vec<PathItem> {
+pub fn resource_paths(
+    defs: &Definitions,
+    extra: &Map<String, Value>,
+    r: &ResourceInfo,
+) -> Vec<PathItem> {
     let root = if r.group.is_empty() {
         format!("/api/{}", r.version)
     } else {
@@ -148,12 +152,8 @@ pub fn resource_paths(defs: &Definitions, r: &ResourceInfo) -> Vec<PathItem> {
         gv: format!("{}{}", group_camel(&r.group), capitalize(&r.version)),
     };
     let gvk = (r.group.clone(), r.version.clone(), r.kind.clone());
-    let kind_def = defs
-        .for_kind(&r.group, &r.version, &r.kind)
-        .map(str::to_owned);
-    let list_def = defs
-        .for_kind(&r.group, &r.version, &r.list_kind)
-        .map(str::to_owned);
+    let kind_def = defs.for_kind(extra, &r.group, &r.version, &r.kind);
+    let list_def = defs.for_kind(extra, &r.group, &r.version, &r.list_kind);
     let tag = tag(&r.group, &r.version);
     let op = |method, action, operation_id, description: String| Operation {
         method,
@@ -308,9 +308,7 @@ pub fn resource_paths(defs: &Definitions, r: &ResourceInfo) -> Vec<PathItem> {
     for sub in r.subresources.iter().filter(|s| described(s)) {
         let group = sub.group.clone().unwrap_or_else(|| r.group.clone());
         let version = sub.version.clone().unwrap_or_else(|| r.version.clone());
-        let sub_def = defs
-            .for_kind(&group, &version, &sub.kind)
-            .map(str::to_owned);
+        let sub_def = defs.for_kind(extra, &group, &version, &sub.kind);
         let suffix = capitalize(&sub.name);
         let has = |v: &str| sub.verbs.iter().any(|x| x == v);
         let sgvk = (group, version, sub.kind.clone());
