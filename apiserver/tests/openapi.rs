@@ -111,8 +111,8 @@ fn every_definition_matches_the_reference() {
             assert!(!served, "{name} is served but missing from /openapi/v2");
         }
     }
-    eprintln!("compared {compared} definitions; not reached by any path: {missing:?}");
-    assert!(compared > 600, "only {compared} definitions compared");
+    assert!(missing.is_empty(), "not reached by any path: {missing:?}");
+    assert_eq!(compared, theirs.len());
     // The ones kubectl needs for its checks.
     for name in [
         "io.k8s.api.apps.v1.Deployment",
@@ -139,6 +139,99 @@ fn refs(v: &Value, out: &mut Vec<String>) {
         Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
         _ => {}
     }
+}
+
+/// Connect-style subresources (streams with their own parameters) are not
+/// described yet.
+fn streaming(path: &str) -> bool {
+    ["/log", "/exec", "/attach", "/portforward", "/proxy"]
+        .iter()
+        .any(|s| path.ends_with(s) || path.contains(&format!("{s}/")))
+}
+
+#[test]
+fn paths_and_operations_match_the_reference() {
+    let Some(reference) = reference() else { return };
+    let ours = v2_json(&Catalogue::all_builtin());
+    let (ours, theirs) = (&ours["paths"], &reference["paths"]);
+    let mut problems = Vec::new();
+    for (path, want) in theirs.as_object().expect("paths") {
+        // Streams and the paths of servers rkube does not run yet (logs,
+        // service account issuer discovery).
+        if streaming(path)
+            || path.starts_with("/logs/")
+            || path.starts_with("/openid/")
+            || path.starts_with("/.well-known/")
+        {
+            continue;
+        }
+        let Some(got) = ours.get(path) else {
+            problems.push(format!("missing {path}"));
+            continue;
+        };
+        for (method, wop) in want.as_object().expect("path item") {
+            if method == "parameters" {
+                let names = |v: &Value| -> Vec<String> {
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            let p = match p.get("$ref").and_then(Value::as_str) {
+                                Some(r) => {
+                                    &reference["parameters"][r.rsplit('/').next().unwrap_or(r)]
+                                }
+                                None => p,
+                            };
+                            p["name"].as_str().unwrap_or("").to_owned()
+                        })
+                        .collect()
+                };
+                let (mut g, mut w) = (names(&got["parameters"]), names(wop));
+                g.sort();
+                w.sort();
+                if g != w {
+                    problems.push(format!("{path}: parameters {g:?} != {w:?}"));
+                }
+                continue;
+            }
+            let gop = &got[method];
+            for k in [
+                "operationId",
+                "x-kubernetes-action",
+                "x-kubernetes-group-version-kind",
+                "consumes",
+                "produces",
+                "tags",
+            ] {
+                if gop.get(k) != wop.get(k) {
+                    problems.push(format!(
+                        "{method} {path}: {k} {:?} != {:?}",
+                        gop.get(k),
+                        wop.get(k)
+                    ));
+                }
+            }
+            let schema = |op: &Value| op["responses"]["200"]["schema"].clone();
+            if schema(gop) != schema(wop) {
+                problems.push(format!(
+                    "{method} {path}: 200 schema {} != {}",
+                    schema(gop),
+                    schema(wop)
+                ));
+            }
+        }
+    }
+    for path in ours.as_object().expect("paths").keys() {
+        if theirs.get(path).is_none() {
+            problems.push(format!("extra {path}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]

@@ -77,10 +77,18 @@ fn all_paths(
     extra: &Map<String, Value>,
 ) -> BTreeMap<String, Vec<operations::PathItem>> {
     let mut out: BTreeMap<String, Vec<operations::PathItem>> = BTreeMap::new();
+    for (key, item) in operations::root_discovery() {
+        out.insert(key.to_owned(), vec![item]);
+    }
     for r in cat.resources() {
-        out.entry(gv_key(&r.group, &r.version))
-            .or_default()
-            .extend(operations::resource_paths(&DEFINITIONS, extra, r));
+        let items = out
+            .entry(gv_key(&r.group, &r.version))
+            .or_insert_with(|| vec![operations::group_version_discovery(&r.group, &r.version)]);
+        items.extend(operations::resource_paths(&DEFINITIONS, extra, r));
+        if !r.group.is_empty() {
+            out.entry(format!("apis/{}", r.group))
+                .or_insert_with(|| vec![operations::group_discovery(&r.group)]);
+        }
     }
     out
 }

@@ -45,7 +45,7 @@ pub struct Body {
 pub struct Operation {
     /// HTTP method, lower case (`get`, `post`, ...).
     pub method: &'static str,
-    /// `x-kubernetes-action`.
+    /// `x-kubernetes-action` (empty for discovery paths).
     pub action: &'static str,
     pub operation_id: String,
     pub description: String,
@@ -56,7 +56,8 @@ pub struct Operation {
     pub produces: &'static [&'static str],
     /// (status code, definition returned).
     pub responses: Vec<(&'static str, Option<String>)>,
-    pub gvk: (String, String, String),
+    /// `x-kubernetes-group-version-kind` (None for discovery paths).
+    pub gvk: Option<(String, String, String)>,
     pub tag: String,
 }
 
@@ -87,15 +88,212 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-/// upstream's tag: `apps_v1`, `core_v1`, `rbacAuthorization_v1`.
-fn tag(group: &str, version: &str) -> String {
+/// upstream's group tag: `apps`, `core`, `rbacAuthorization`.
+fn group_tag(group: &str) -> String {
     let g = group_camel(group);
     let mut c = g.chars();
-    let lower: String = match c.next() {
+    match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
         None => String::new(),
+    }
+}
+
+/// upstream's tag: `apps_v1`, `core_v1`, `rbacAuthorization_v1`.
+fn tag(group: &str, version: &str) -> String {
+    format!("{}_{version}", group_tag(group))
+}
+
+const DISCOVERY_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
+const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
+
+fn discovery(
+    path: String,
+    operation_id: String,
+    description: &str,
+    tag: String,
+    definition: String,
+    types: &'static [&'static str],
+) -> PathItem {
+    PathItem {
+        path,
+        parameters: Vec::new(),
+        operations: vec![Operation {
+            method: "get",
+            action: "",
+            operation_id,
+            description: description.into(),
+            parameters: Vec::new(),
+            body: None,
+            consumes: types,
+            produces: types,
+            responses: vec![("200", Some(definition))],
+            gvk: None,
+            tag,
+        }],
+    }
+}
+
+/// `/api/v1/`, `/apis/<group>/<version>/`: the resource list.
+pub fn group_version_discovery(group: &str, version: &str) -> PathItem {
+    let path = if group.is_empty() {
+        format!("/api/{version}/")
+    } else {
+        format!("/apis/{group}/{version}/")
     };
-    format!("{lower}_{version}")
+    discovery(
+        path,
+        format!(
+            "get{}{}APIResources",
+            group_camel(group),
+            capitalize(version)
+        ),
+        "get available resources",
+        tag(group, version),
+        format!("{META}APIResourceList"),
+        PRODUCES,
+    )
+}
+
+/// `/apis/<group>/`: the group.
+pub fn group_discovery(group: &str) -> PathItem {
+    discovery(
+        format!("/apis/{group}/"),
+        format!("get{}APIGroup", group_camel(group)),
+        "get information of a group",
+        group_tag(group),
+        format!("{META}APIGroup"),
+        DISCOVERY_TYPES,
+    )
+}
+
+/// `/api/`, `/apis/` and `/version/`, by the v3 index key they live under.
+pub fn root_discovery() -> Vec<(&'static str, PathItem)> {
+    vec![
+        (
+            "api",
+            discovery(
+                "/api/".into(),
+                "getCoreAPIVersions".into(),
+                "get available API versions",
+                "core".into(),
+                format!("{META}APIVersions"),
+                DISCOVERY_TYPES,
+            ),
+        ),
+        (
+            "apis",
+            discovery(
+                "/apis/".into(),
+                "getAPIVersions".into(),
+                "get available API versions",
+                "apis".into(),
+                format!("{META}APIGroupList"),
+                DISCOVERY_TYPES,
+            ),
+        ),
+        (
+            "version",
+            discovery(
+                "/version/".into(),
+                "getCodeVersion".into(),
+                "get the version information for this server",
+                "version".into(),
+                "io.k8s.apimachinery.pkg.version.Info".into(),
+                &["application/json"],
+            ),
+        ),
+    ]
+}
+
+/// The deprecated `/watch/` paths of a resource, as upstream still lists.
+fn watch_paths(r: &ResourceInfo, root: &str, gv: &str, tag: &str) -> Vec<PathItem> {
+    let by_name = |mut ps: Vec<Value>| {
+        ps.sort_by(|a, b| {
+            let n = |v: &Value| {
+                v.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            n(a).cmp(&n(b))
+        });
+        ps
+    };
+    let list_params = parameters("path_all_namespaces");
+    let path_param = |name: &str| {
+        parameters("path_item")
+            .into_iter()
+            .filter(|p| p.get("name").and_then(Value::as_str) == Some(name))
+            .map(|mut p| {
+                if name == "name" {
+                    p["description"] = Value::String(format!("name of the {}", r.kind));
+                }
+                p
+            })
+            .collect::<Vec<_>>()
+    };
+    let op = |action, operation_id: String, description: String| Operation {
+        method: "get",
+        action,
+        operation_id,
+        description,
+        parameters: Vec::new(),
+        body: None,
+        consumes: CONSUMES_ANY,
+        produces: PRODUCES_WATCH,
+        responses: vec![("200", Some(format!("{META}WatchEvent")))],
+        gvk: Some((r.group.clone(), r.version.clone(), r.kind.clone())),
+        tag: tag.to_owned(),
+    };
+    let list_desc = format!(
+        "watch individual changes to a list of {}. deprecated: use the 'watch' parameter with a list operation instead.",
+        r.kind
+    );
+    let item_desc = format!(
+        "watch changes to an object of kind {}. deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter.",
+        r.kind
+    );
+    let (ns_path, ns, ns_params) = if r.namespaced {
+        (
+            format!("{root}/watch/namespaces/{{namespace}}/{}", r.plural),
+            "Namespaced",
+            path_param("namespace"),
+        )
+    } else {
+        (format!("{root}/watch/{}", r.plural), "", Vec::new())
+    };
+    let mut out = vec![
+        PathItem {
+            path: ns_path.clone(),
+            parameters: by_name([list_params.clone(), ns_params.clone()].concat()),
+            operations: vec![op(
+                "watchlist",
+                format!("watch{gv}{ns}{}List", r.kind),
+                list_desc.clone(),
+            )],
+        },
+        PathItem {
+            path: format!("{ns_path}/{{name}}"),
+            parameters: by_name([list_params.clone(), ns_params, path_param("name")].concat()),
+            operations: vec![op("watch", format!("watch{gv}{ns}{}", r.kind), item_desc)],
+        },
+    ];
+    if r.namespaced {
+        out.push(PathItem {
+            path: format!("{root}/watch/{}", r.plural),
+            parameters: list_params,
+            operations: vec![op(
+                "watchlist",
+                format!("watch{gv}{}ListForAllNamespaces", r.kind),
+                list_desc,
+            )],
+        });
+    }
+    out
 }
 
 /// The path parameter `name` says what it names.
@@ -165,7 +363,7 @@ pub fn resource_paths(
         consumes: CONSUMES_ANY,
         produces: PRODUCES,
         responses: Vec::new(),
-        gvk: gvk.clone(),
+        gvk: Some(gvk.clone()),
         tag: tag.clone(),
     };
     let with_body = |def: &Option<String>| {
@@ -293,7 +491,12 @@ pub fn resource_paths(
             definition: DELETE_OPTIONS.into(),
             required: false,
         });
-        o.responses = vec![("200", kind_def.clone()), ("202", kind_def.clone())];
+        let deleted = if returns_deleted_object(&r.group, &r.plural) {
+            kind_def.clone()
+        } else {
+            Some(STATUS.into())
+        };
+        o.responses = vec![("200", deleted.clone()), ("202", deleted)];
         ops.push(o);
     }
     if !ops.is_empty() {
@@ -315,7 +518,7 @@ pub fn resource_paths(
         let mut ops = Vec::new();
         let sop = |method, action, verb: &str, description: String| {
             let mut o = op(method, action, ids.id(verb, &suffix), description);
-            o.gvk = sgvk.clone();
+            o.gvk = Some(sgvk.clone());
             o
         };
         if has("get") {
@@ -388,6 +591,10 @@ pub fn resource_paths(
         }
     }
 
+    if r.has_verb("watch") {
+        out.extend(watch_paths(r, &root, &ids.gv, &tag));
+    }
+
     // Namespaced lists across all namespaces.
     if r.namespaced && r.has_verb("list") {
         let mut o = op(
@@ -405,7 +612,62 @@ pub fn resource_paths(
             operations: vec![o],
         });
     }
+    out.iter_mut().for_each(hoist_common_parameters);
     out
+}
+
+/// Resources whose delete answers with the deleted object rather than a
+/// Status (upstream's stores with `ReturnDeletedObject`).
+fn returns_deleted_object(group: &str, plural: &str) -> bool {
+    const TABLE: &[(&str, &str)] = &[
+        ("", "persistentvolumeclaims"),
+        ("", "persistentvolumes"),
+        ("", "pods"),
+        ("", "podtemplates"),
+        ("", "resourcequotas"),
+        ("", "serviceaccounts"),
+        ("", "services"),
+        ("resource.k8s.io", "deviceclasses"),
+        ("resource.k8s.io", "devicetaintrules"),
+        ("resource.k8s.io", "resourceclaims"),
+        ("resource.k8s.io", "resourceclaimtemplates"),
+        ("resource.k8s.io", "resourcepoolstatusrequests"),
+        ("resource.k8s.io", "resourceslices"),
+        ("storage.k8s.io", "csidrivers"),
+        ("storage.k8s.io", "csinodes"),
+        ("storage.k8s.io", "storageclasses"),
+        ("storage.k8s.io", "volumeattachments"),
+        ("storage.k8s.io", "volumeattributesclasses"),
+    ];
+    TABLE.contains(&(group, plural))
+}
+
+/// Parameters every operation of a path shares move to the path level, as
+/// upstream's builder does (a create-only path lists dryRun there), sorted
+/// by name.
+fn hoist_common_parameters(item: &mut PathItem) {
+    let Some((first, rest)) = item.operations.split_first() else {
+        return;
+    };
+    let common: Vec<Value> = first
+        .parameters
+        .iter()
+        .filter(|p| rest.iter().all(|o| o.parameters.contains(p)))
+        .cloned()
+        .collect();
+    for o in &mut item.operations {
+        o.parameters.retain(|p| !common.contains(p));
+    }
+    item.parameters.extend(common);
+    item.parameters.sort_by(|a, b| {
+        let n = |v: &Value| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        n(a).cmp(&n(b))
+    });
 }
 
 /// The `pretty` parameter alone (cluster-scoped collections).

@@ -38,7 +38,6 @@ fn operation(o: &Operation) -> Value {
         responses.insert((*code).to_owned(), r);
     }
     responses.insert("401".into(), json!({ "description": "Unauthorized" }));
-    let (g, v, k) = &o.gvk;
     let mut op = json!({
         "consumes": o.consumes,
         "description": o.description,
@@ -47,9 +46,13 @@ fn operation(o: &Operation) -> Value {
         "responses": responses,
         "schemes": ["https"],
         "tags": [o.tag],
-        "x-kubernetes-action": o.action,
-        "x-kubernetes-group-version-kind": { "group": g, "kind": k, "version": v },
     });
+    if !o.action.is_empty() {
+        op["x-kubernetes-action"] = json!(o.action);
+    }
+    if let Some((g, v, k)) = &o.gvk {
+        op["x-kubernetes-group-version-kind"] = json!({ "group": g, "kind": k, "version": v });
+    }
     if !params.is_empty() {
         op["parameters"] = Value::Array(params);
     }

@@ -85,14 +85,17 @@ fn status_text(code: &str) -> &'static str {
 }
 
 fn operation(o: &Operation) -> Value {
-    let (g, v, k) = &o.gvk;
     let mut op = json!({
         "description": o.description,
         "operationId": o.operation_id,
         "tags": [o.tag],
-        "x-kubernetes-action": o.action,
-        "x-kubernetes-group-version-kind": { "group": g, "kind": k, "version": v },
     });
+    if !o.action.is_empty() {
+        op["x-kubernetes-action"] = json!(o.action);
+    }
+    if let Some((g, v, k)) = &o.gvk {
+        op["x-kubernetes-group-version-kind"] = json!({ "group": g, "kind": k, "version": v });
+    }
     if !o.parameters.is_empty() {
         op["parameters"] = Value::Array(o.parameters.iter().map(parameter).collect());
     }
