@@ -65,6 +65,14 @@ async fn kubectl_explain_recursive() {
     }
     let out = c.kubectl_ok(&["explain", "pods.spec.containers"]);
     assert!(out.contains("name\t<string> -required-"), "{out}");
+    // The v2 (gnostic protobuf) document, through kubectl's own parser.
+    let out = c.kubectl_ok(&[
+        "explain",
+        "deployment.spec.strategy",
+        "--output=plaintext-openapiv2",
+    ]);
+    assert!(out.contains("RESOURCE: strategy <Object>"), "{out}");
+    assert!(out.contains("rollingUpdate\t<Object>"), "{out}");
     let out = c.kubectl_ok(&["explain", "configmaps"]);
     assert!(
         out.contains("ConfigMap holds configuration data for pods to consume."),
