@@ -57,8 +57,8 @@ async fn kubectl_explain_recursive() {
         "FIELD: strategy <DeploymentStrategy>",
         "DeploymentStrategy describes how to replace existing pods with new ones.",
         "rollingUpdate\t<RollingUpdateDeployment>",
-        "maxSurge\t<",
-        "maxUnavailable\t<",
+        "maxSurge\t<IntOrString>",
+        "maxUnavailable\t<IntOrString>",
         "type\t<string>",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");

@@ -288,6 +288,14 @@ fn v3_group_documents_have_schemas_and_patch_metadata() {
         dep["properties"]["spec"]["allOf"][0]["$ref"],
         "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"
     );
+    // Unions as upstream's v3 (OpenAPIV3OneOfTypes).
+    let ios = &schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
+    assert_eq!(ios["format"], "int-or-string");
+    assert_eq!(
+        ios["oneOf"],
+        serde_json::json!([{ "type": "integer" }, { "type": "string" }])
+    );
+    assert!(ios.get("type").is_none());
     let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
     assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
     assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");

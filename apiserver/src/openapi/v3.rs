@@ -55,6 +55,32 @@ pub fn schema(v: &Value) -> Value {
     }
 }
 
+/// Types whose v3 schema is a union (`OpenAPIV3OneOfTypes` upstream): v2
+/// says "string", v3 says which JSON types the value may take.
+const ONE_OF: &[(&str, &[&str])] = &[
+    (
+        "io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+        &["integer", "string"],
+    ),
+    (
+        "io.k8s.apimachinery.pkg.api.resource.Quantity",
+        &["string", "number"],
+    ),
+];
+
+/// A whole definition in v3 form.
+pub fn definition(name: &str, v: &Value) -> Value {
+    let mut out = schema(v);
+    if let Some((_, types)) = ONE_OF.iter().find(|(n, _)| *n == name)
+        && let Some(m) = out.as_object_mut()
+    {
+        m.remove("type");
+        let one_of: Vec<Value> = types.iter().map(|t| json!({ "type": t })).collect();
+        m.insert("oneOf".into(), Value::Array(one_of));
+    }
+    out
+}
+
 /// A v2 query or path parameter in v3 form (its type moves into `schema`).
 fn parameter(p: &Value) -> Value {
     let mut out = Map::new();
@@ -157,7 +183,10 @@ pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Valu
     let schemas: Map<String, Value> = defs
         .closure(roots, extra)
         .into_iter()
-        .map(|(k, v)| (k, schema(v)))
+        .map(|(k, v)| {
+            let d = definition(&k, v);
+            (k, d)
+        })
         .collect();
     json!({
         "openapi": "3.0.0",
