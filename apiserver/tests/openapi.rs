@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
-use rkube_apiserver::openapi::{OpenApi, PROTOBUF_V2, build_v2, build_v3};
+use rkube_apiserver::openapi::{OpenApi, PROTOBUF_V2, build_v2, build_v3_document};
 use rkube_catalogue::Catalogue;
 use serde_json::{Map, Value};
 
@@ -248,9 +248,13 @@ fn every_reference_resolves() {
             "{r} does not resolve"
         );
     }
-    let v3 = build_v3(&cat, &Map::new());
-    for (key, d) in &v3.groups {
-        let doc: Value = serde_json::from_slice(&d.bytes).expect("v3 JSON parses");
+    let index = OpenApi::default().v3_index(&cat).expect("index");
+    let index: Value = serde_json::from_slice(&index).expect("index parses");
+    let keys: Vec<&String> = index["paths"].as_object().expect("paths").keys().collect();
+    assert!(keys.len() > 20, "{keys:?}");
+    for key in keys {
+        let d = build_v3_document(&cat, &Map::new(), key).expect("a document per key");
+        let doc: Value = serde_json::from_slice(&d).expect("v3 JSON parses");
         let mut all = Vec::new();
         refs(&doc, &mut all);
         for r in &all {
@@ -268,15 +272,20 @@ fn every_reference_resolves() {
 #[test]
 fn v3_group_documents_have_schemas_and_patch_metadata() {
     let cat = Catalogue::builtin();
-    let v3 = build_v3(&cat, &Map::new());
-    let index: Value = serde_json::from_slice(&v3.index.bytes).expect("index parses");
-    let apps = &v3.groups["apis/apps/v1"];
-    assert_eq!(
-        index["paths"]["apis/apps/v1"]["serverRelativeURL"],
-        format!("/openapi/v3/apis/apps/v1?hash={}", apps.hash)
-    );
-    assert_eq!(apps.hash.len(), 128, "SHA-512 in hex");
-    let doc: Value = serde_json::from_slice(&apps.bytes).expect("apps/v1 parses");
+    let index = OpenApi::default().v3_index(&cat).expect("index");
+    let index: Value = serde_json::from_slice(&index).expect("index parses");
+    let url = index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("url");
+    let hash = url
+        .strip_prefix("/openapi/v3/apis/apps/v1?hash=")
+        .expect("hashed URL");
+    assert_eq!(hash.len(), 128, "SHA-512 in hex");
+    for key in ["api", "apis", "version", "apis/apps", "api/v1"] {
+        assert!(index["paths"].get(key).is_some(), "{key} in the index");
+    }
+    let apps = build_v3_document(&cat, &Map::new(), "apis/apps/v1").expect("apps/v1");
+    let doc: Value = serde_json::from_slice(&apps).expect("apps/v1 parses");
     let schemas = &doc["components"]["schemas"];
     let dep = &schemas["io.k8s.api.apps.v1.Deployment"];
     assert_eq!(
@@ -318,7 +327,8 @@ fn v3_group_documents_have_schemas_and_patch_metadata() {
         patch["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/io.k8s.api.apps.v1.Deployment"
     );
-    let core: Value = serde_json::from_slice(&v3.groups["api/v1"].bytes).expect("api/v1");
+    let core = build_v3_document(&cat, &Map::new(), "api/v1").expect("api/v1");
+    let core: Value = serde_json::from_slice(&core).expect("api/v1");
     assert_eq!(
         core["paths"]["/api/v1/namespaces/{namespace}/pods"]["get"]["operationId"],
         "listCoreV1NamespacedPod"
@@ -461,6 +471,14 @@ async fn caching_headers_as_upstream() {
     assert_eq!(code, StatusCode::NOT_MODIFIED);
     assert!(body.is_empty());
 
+    // The hash is stable across servers (kubectl's disk cache keys on it).
+    let again = OpenApi::default().v3_index(&cat).expect("index");
+    let again: Value = serde_json::from_slice(&again).expect("index");
+    assert_eq!(
+        again["paths"]["apis/apps/v1"]["serverRelativeURL"],
+        url.as_str()
+    );
+
     // A stale hash redirects to the current URL.
     let (code, h, _) = get(&api, &cat, path, "hash=0123", &[]).await;
     assert_eq!(code, StatusCode::MOVED_PERMANENTLY);
@@ -594,6 +612,10 @@ async fn extra_definitions_serve_custom_resources() {
     assert!(index["paths"].get("apis/stable.example.com/v1").is_some());
     // Without its schema the paths are there but return no definition.
     api.set_extra_definitions(extra);
+    let (_, _, index2) = get(&api, &cat, "/openapi/v3", "", &[]).await;
+    let index2: Value = serde_json::from_slice(&index2).expect("index");
+    let crd = |i: &Value| i["paths"]["apis/stable.example.com/v1"]["serverRelativeURL"].clone();
+    assert_ne!(crd(&index), crd(&index2), "a new schema, a new URL");
     let (_, _, body) = get(
         &api,
         &cat,

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
-const TABLE: &str = include_str!("definitions.json");
-const PARAMETERS: &str = include_str!("parameters.json");
+pub(crate) const TABLE: &str = include_str!("definitions.json");
+pub(crate) const PARAMETERS: &str = include_str!("parameters.json");
 
 pub(crate) const REF_PREFIX_V2: &str = "#/definitions/";
 
