@@ -28,6 +28,14 @@ impl BuiltinCatalogue {
         })
     }
 
+    /// Schemas served in the OpenAPI documents beside the built-in ones
+    /// (custom resources' definitions, named and carrying
+    /// `x-kubernetes-group-version-kind` as upstream's); the documents are
+    /// rebuilt on their next request.
+    pub fn set_openapi_definitions(&self, defs: serde_json::Map<String, serde_json::Value>) {
+        self.openapi.set_extra_definitions(defs);
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Table) -> T) -> Option<T> {
         self.table.read().ok().map(|t| f(&t))
     }

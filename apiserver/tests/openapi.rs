@@ -141,14 +141,6 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Connect-style subresources (streams with their own parameters) are not
-/// described yet.
-fn streaming(path: &str) -> bool {
-    ["/log", "/exec", "/attach", "/portforward", "/proxy"]
-        .iter()
-        .any(|s| path.ends_with(s) || path.contains(&format!("{s}/")))
-}
-
 #[test]
 fn paths_and_operations_match_the_reference() {
     let Some(reference) = reference() else { return };
@@ -156,10 +148,9 @@ fn paths_and_operations_match_the_reference() {
     let (ours, theirs) = (&ours["paths"], &reference["paths"]);
     let mut problems = Vec::new();
     for (path, want) in theirs.as_object().expect("paths") {
-        // Streams and the paths of servers rkube does not run yet (logs,
-        // service account issuer discovery).
-        if streaming(path)
-            || path.starts_with("/logs/")
+        // The paths of servers rkube does not run yet (logs, service
+        // account issuer discovery).
+        if path.starts_with("/logs/")
             || path.starts_with("/openid/")
             || path.starts_with("/.well-known/")
         {
@@ -337,6 +328,24 @@ fn v3_group_documents_have_schemas_and_patch_metadata() {
         core["paths"]["/api/v1/nodes/{name}/status"]["put"]["operationId"],
         "replaceCoreV1NodeStatus"
     );
+    // Streaming subresources, with their own parameters.
+    let log = &core["paths"]["/api/v1/namespaces/{namespace}/pods/{name}/log"];
+    assert_eq!(log["get"]["operationId"], "readCoreV1NamespacedPodLog");
+    assert_eq!(
+        log["get"]["responses"]["200"]["content"]["text/plain"]["schema"]["type"],
+        "string"
+    );
+    let names: Vec<&str> = log["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"follow") && names.contains(&"container"),
+        "{names:?}"
+    );
+    assert_eq!(log["parameters"][0]["schema"]["type"], "string");
 }
 
 /// Reads a protobuf message's top-level fields: (number, wire type, bytes

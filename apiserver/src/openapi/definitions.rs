@@ -25,6 +25,12 @@ pub static DEFINITIONS: LazyLock<Definitions> = LazyLock::new(|| {
     Definitions::new(defs)
 });
 
+const STREAMS: &str = include_str!("streams.json");
+
+/// Upstream's path items of the streaming subresources, by path.
+pub static STREAM_PATHS: LazyLock<Map<String, Value>> =
+    LazyLock::new(|| serde_json::from_str(STREAMS).expect("streams.json is generated valid JSON"));
+
 /// Query and path parameters per action (`list`, `post`, `path_item`, ...).
 pub static PARAMETER_TABLE: LazyLock<Map<String, Value>> = LazyLock::new(|| {
     serde_json::from_str(PARAMETERS).expect("parameters.json is generated valid JSON")

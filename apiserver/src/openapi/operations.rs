@@ -5,7 +5,7 @@
 use rkube_catalogue::{ResourceInfo, SubresourceInfo};
 use serde_json::{Map, Value};
 
-use super::definitions::{Definitions, parameters};
+use super::definitions::{Definitions, STREAM_PATHS, parameters};
 
 pub const PRODUCES: &[&str] = &[
     "application/json",
@@ -63,6 +63,9 @@ pub struct Operation {
 
 pub struct PathItem {
     pub path: String,
+    /// A path item copied whole from upstream, in v2 form (streaming
+    /// subresources); `parameters` and `operations` are then empty.
+    pub raw: Option<Value>,
     /// Path-level parameters in upstream's v2 form.
     pub parameters: Vec<Value>,
     pub operations: Vec<Operation>,
@@ -120,6 +123,7 @@ fn discovery(
 ) -> PathItem {
     PathItem {
         path,
+        raw: None,
         parameters: Vec::new(),
         operations: vec![Operation {
             method: "get",
@@ -269,6 +273,7 @@ fn watch_paths(r: &ResourceInfo, root: &str, gv: &str, tag: &str) -> Vec<PathIte
     let mut out = vec![
         PathItem {
             path: ns_path.clone(),
+            raw: None,
             parameters: by_name([list_params.clone(), ns_params.clone()].concat()),
             operations: vec![op(
                 "watchlist",
@@ -278,6 +283,7 @@ fn watch_paths(r: &ResourceInfo, root: &str, gv: &str, tag: &str) -> Vec<PathIte
         },
         PathItem {
             path: format!("{ns_path}/{{name}}"),
+            raw: None,
             parameters: by_name([list_params.clone(), ns_params, path_param("name")].concat()),
             operations: vec![op("watch", format!("watch{gv}{ns}{}", r.kind), item_desc)],
         },
@@ -285,6 +291,7 @@ fn watch_paths(r: &ResourceInfo, root: &str, gv: &str, tag: &str) -> Vec<PathIte
     if r.namespaced {
         out.push(PathItem {
             path: format!("{root}/watch/{}", r.plural),
+            raw: None,
             parameters: list_params,
             operations: vec![op(
                 "watchlist",
@@ -308,13 +315,28 @@ fn path_params(key: &str, kind: &str) -> Vec<Value> {
 }
 
 /// Subresources served by generic code; the streaming ones (log, exec,
-/// attach, portforward, proxy) take their own parameters and are not
-/// described yet.
+/// attach, portforward, proxy) take their own parameters: their path items
+/// come whole from upstream's (`streams.json`).
 fn described(sub: &SubresourceInfo) -> bool {
     !matches!(
         sub.name.as_str(),
         "log" | "exec" | "attach" | "portforward" | "proxy"
     )
+}
+
+fn stream_paths(item: &str, sub: &str) -> Vec<PathItem> {
+    [format!("{item}/{sub}"), format!("{item}/{sub}/{{path}}")]
+        .into_iter()
+        .filter_map(|path| {
+            let raw = STREAM_PATHS.get(&path)?.clone();
+            Some(PathItem {
+                path,
+                raw: Some(raw),
+                parameters: Vec::new(),
+                operations: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 struct Ids<'a> {
@@ -428,6 +450,7 @@ pub fn resource_paths(
         };
         out.push(PathItem {
             path: collection.clone(),
+            raw: None,
             parameters: params,
             operations: ops,
         });
@@ -502,9 +525,14 @@ pub fn resource_paths(
     if !ops.is_empty() {
         out.push(PathItem {
             path: item.clone(),
+            raw: None,
             parameters: item_params.clone(),
             operations: ops,
         });
+    }
+
+    for sub in r.subresources.iter().filter(|s| !described(s)) {
+        out.extend(stream_paths(&item, &sub.name));
     }
 
     // Subresources (status, scale, eviction, binding, ...).
@@ -585,6 +613,7 @@ pub fn resource_paths(
             }
             out.push(PathItem {
                 path: format!("{item}/{}", sub.name),
+                raw: None,
                 parameters: params,
                 operations: ops,
             });
@@ -608,6 +637,7 @@ pub fn resource_paths(
         o.responses = vec![("200", list_def)];
         out.push(PathItem {
             path: format!("{root}/{}", r.plural),
+            raw: None,
             parameters: parameters("path_all_namespaces"),
             operations: vec![o],
         });

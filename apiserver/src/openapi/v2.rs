@@ -62,6 +62,10 @@ fn operation(o: &Operation) -> Value {
 pub fn paths(items: &[PathItem]) -> Map<String, Value> {
     let mut out = Map::new();
     for item in items {
+        if let Some(raw) = &item.raw {
+            out.insert(item.path.clone(), raw.clone());
+            continue;
+        }
         let mut p = Map::new();
         for o in &item.operations {
             p.insert(o.method.to_owned(), operation(o));

@@ -160,10 +160,63 @@ fn operation(o: &Operation) -> Value {
     op
 }
 
+/// An upstream v2 path item in v3 form: parameters carry their type in
+/// `schema`, responses their schema per produced content type.
+fn raw_path_item(raw: &Value) -> Value {
+    let mut out = Map::new();
+    for (k, v) in raw.as_object().into_iter().flatten() {
+        if k == "parameters" {
+            let ps = v.as_array().into_iter().flatten().map(parameter).collect();
+            out.insert(k.clone(), Value::Array(ps));
+            continue;
+        }
+        let mut op = Map::new();
+        let produces: Vec<String> = v["produces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect();
+        for (field, x) in v.as_object().into_iter().flatten() {
+            match field.as_str() {
+                "consumes" | "produces" | "schemes" => {}
+                "parameters" => {
+                    let ps = x.as_array().into_iter().flatten().map(parameter).collect();
+                    op.insert(field.clone(), Value::Array(ps));
+                }
+                "responses" => {
+                    let mut rs = Map::new();
+                    for (code, r) in x.as_object().into_iter().flatten() {
+                        let mut resp = json!({ "description": r["description"] });
+                        if let Some(sch) = r.get("schema") {
+                            let content: Map<String, Value> = produces
+                                .iter()
+                                .map(|c| (c.clone(), json!({ "schema": schema(sch) })))
+                                .collect();
+                            resp["content"] = Value::Object(content);
+                        }
+                        rs.insert(code.clone(), resp);
+                    }
+                    op.insert(field.clone(), Value::Object(rs));
+                }
+                _ => {
+                    op.insert(field.clone(), x.clone());
+                }
+            }
+        }
+        out.insert(k.clone(), Value::Object(op));
+    }
+    Value::Object(out)
+}
+
 /// The document of one group-version, given its paths.
 pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Value>) -> Value {
     let mut paths = Map::new();
     for item in items {
+        if let Some(raw) = &item.raw {
+            paths.insert(item.path.clone(), raw_path_item(raw));
+            continue;
+        }
         let mut p = Map::new();
         for o in &item.operations {
             p.insert(o.method.to_owned(), operation(o));
