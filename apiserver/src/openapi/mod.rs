@@ -27,7 +27,6 @@ use rkube_catalogue::{Catalogue, ResourceInfo};
 use serde_json::{Map, Value, json};
 
 pub use definitions::{DEFINITIONS, Definitions};
-pub use v3::schema as v3_schema;
 
 use crate::http_util::{Body, bytes_response, error_response, full};
 use crate::status::ApiError;
@@ -250,7 +249,9 @@ fn negotiate<'a>(accept: &str, offered: &[&'a str]) -> Option<&'a str> {
 
 impl OpenApi {
     /// Replaces the definitions served beside the built-in ones (custom
-    /// resources' schemas); the documents are rebuilt on next request.
+    /// resources' schemas, in v2 form: `#/definitions/` references, with
+    /// `x-kubernetes-group-version-kind` naming the kinds they describe);
+    /// the documents are rebuilt on next request.
     pub fn set_extra_definitions(&self, extra: Map<String, Value>) {
         if let Ok(mut s) = self.state.lock() {
             s.extra_digest = sha512_hex(&[&serde_json::to_vec(&extra).unwrap_or_default()]);
