@@ -142,8 +142,11 @@ pub fn build_v3_document(
 ) -> Option<Vec<u8>> {
     let keys = v3_keys(cat);
     let resources = keys.get(key)?;
-    let doc = v3::document(&DEFINITIONS, &paths_of(key, resources, extra), extra);
-    Some(serde_json::to_vec(&doc).unwrap_or_default())
+    Some(v3::document(
+        &DEFINITIONS,
+        &paths_of(key, resources, extra),
+        extra,
+    ))
 }
 
 /// A digest of what makes the built-in documents: the compiled tables.
