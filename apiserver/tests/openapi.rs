@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
-use rkube_apiserver::openapi::{OpenApi, PROTOBUF_V2, build_v2, build_v3_document};
+use rkube_apiserver::openapi::{DEFINITIONS, OpenApi, PROTOBUF_V2, build_v2, build_v3_document};
 use rkube_catalogue::Catalogue;
 use serde_json::{Map, Value};
 
@@ -223,6 +223,16 @@ fn paths_and_operations_match_the_reference() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+#[test]
+fn the_table_holds_every_reference_definition() {
+    let Some(reference) = reference() else { return };
+    let theirs = reference["definitions"].as_object().expect("definitions");
+    assert_eq!(DEFINITIONS.len(), theirs.len());
+    for (name, want) in theirs {
+        assert_eq!(DEFINITIONS.get(name).as_ref(), Some(want), "{name}");
+    }
 }
 
 #[test]

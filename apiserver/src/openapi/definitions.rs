@@ -2,6 +2,7 @@
 //! `definitions.json` by `hack/gen/openapidefs.py` and compiled in, with a
 //! (group, version, kind) index and reference closures.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
@@ -12,18 +13,16 @@ pub(crate) const PARAMETERS: &str = include_str!("parameters.json");
 
 pub(crate) const REF_PREFIX_V2: &str = "#/definitions/";
 
+/// The table, indexed: each definition stays JSON text in the binary and
+/// is parsed when a document needs it (the parsed table would hold ~7 MB).
 pub struct Definitions {
-    pub defs: Map<String, Value>,
+    raw: BTreeMap<&'static str, &'static str>,
     by_gvk: HashMap<(String, String, String), String>,
 }
 
-/// Parsed once, on first use: the table is part of the binary, so a parse
-/// failure is a build defect, caught by the tests.
-pub static DEFINITIONS: LazyLock<Definitions> = LazyLock::new(|| {
-    let defs: Map<String, Value> =
-        serde_json::from_str(TABLE).expect("definitions.json is generated valid JSON");
-    Definitions::new(defs)
-});
+/// Indexed once, on first use: the table is part of the binary, so a bad
+/// line is a build defect, caught by the tests.
+pub static DEFINITIONS: LazyLock<Definitions> = LazyLock::new(|| Definitions::new(TABLE));
 
 const STREAMS: &str = include_str!("streams.json");
 
@@ -50,9 +49,24 @@ fn gvk_key(g: &Value) -> Option<(String, String, String)> {
 }
 
 impl Definitions {
-    pub fn new(defs: Map<String, Value>) -> Definitions {
+    /// Indexes a table written by `hack/gen/openapidefs.py`: a JSON object
+    /// with one `"name":{definition}` member per line.
+    pub fn new(table: &'static str) -> Definitions {
+        let mut raw = BTreeMap::new();
         let mut by_gvk = HashMap::new();
-        for (name, d) in &defs {
+        for line in table.lines() {
+            let line = line.trim_end_matches(',');
+            let Some((name, body)) = line.strip_prefix('"').and_then(|l| l.split_once("\":"))
+            else {
+                continue;
+            };
+            raw.insert(name, body);
+            if !body.contains("\"x-kubernetes-group-version-kind\"") {
+                continue;
+            }
+            let Ok(d) = serde_json::from_str::<Value>(body) else {
+                continue;
+            };
             let Some(gvks) = d
                 .get("x-kubernetes-group-version-kind")
                 .and_then(Value::as_array)
@@ -64,12 +78,26 @@ impl Definitions {
                     // A kind served by one definition only wins over the
                     // shared ones (DeleteOptions lists every group).
                     if gvks.len() == 1 || !by_gvk.contains_key(&k) {
-                        by_gvk.insert(k, name.clone());
+                        by_gvk.insert(k, name.to_owned());
                     }
                 }
             }
         }
-        Definitions { defs, by_gvk }
+        Definitions { raw, by_gvk }
+    }
+
+    /// How many definitions the table holds.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// One definition, parsed.
+    pub fn get(&self, name: &str) -> Option<Value> {
+        serde_json::from_str(self.raw.get(name)?).ok()
     }
 
     /// The definition name of a kind (`io.k8s.api.apps.v1.Deployment`),
@@ -99,17 +127,21 @@ impl Definitions {
         &'a self,
         roots: impl IntoIterator<Item = String>,
         extra: &'a Map<String, Value>,
-    ) -> BTreeMap<String, &'a Value> {
+    ) -> BTreeMap<String, Cow<'a, Value>> {
         let mut out = BTreeMap::new();
         let mut todo: Vec<String> = roots.into_iter().collect();
         while let Some(name) = todo.pop() {
             if out.contains_key(&name) {
                 continue;
             }
-            let Some(def) = extra.get(&name).or_else(|| self.defs.get(&name)) else {
-                continue;
+            let def = match extra.get(&name) {
+                Some(d) => Cow::Borrowed(d),
+                None => match self.get(&name) {
+                    Some(d) => Cow::Owned(d),
+                    None => continue,
+                },
             };
-            collect_refs(def, &mut todo);
+            collect_refs(&def, &mut todo);
             out.insert(name, def);
         }
         out

@@ -89,7 +89,7 @@ pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Valu
     let definitions: Map<String, Value> = defs
         .closure(roots, extra)
         .into_iter()
-        .map(|(k, v)| (k, v.clone()))
+        .map(|(k, v)| (k, v.into_owned()))
         .collect();
     json!({
         "definitions": definitions,

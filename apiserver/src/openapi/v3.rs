@@ -262,7 +262,7 @@ pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Valu
         }
         write(&mut out, &Value::String(name.clone()));
         out.push(b':');
-        write(&mut out, &definition(&name, def));
+        write(&mut out, &definition(&name, &def));
     }
     out.extend_from_slice(br#"},"securitySchemes":"#);
     let security = json!({
