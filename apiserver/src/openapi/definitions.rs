@@ -3,7 +3,7 @@
 //! (group, version, kind) index and reference closures.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
@@ -121,28 +121,33 @@ impl Definitions {
         }
     }
 
-    /// The named definitions and every definition they reference,
-    /// transitively.
-    pub fn closure<'a>(
-        &'a self,
+    /// A definition by name: an extra one (custom resources) first.
+    pub fn lookup<'a>(&self, name: &str, extra: &'a Map<String, Value>) -> Option<Cow<'a, Value>> {
+        match extra.get(name) {
+            Some(d) => Some(Cow::Borrowed(d)),
+            None => self.get(name).map(Cow::Owned),
+        }
+    }
+
+    /// The names of the given definitions and of every definition they
+    /// reference, transitively (each is parsed again when written, so the
+    /// whole set is never held parsed at once).
+    pub fn closure(
+        &self,
         roots: impl IntoIterator<Item = String>,
-        extra: &'a Map<String, Value>,
-    ) -> BTreeMap<String, Cow<'a, Value>> {
-        let mut out = BTreeMap::new();
+        extra: &Map<String, Value>,
+    ) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
         let mut todo: Vec<String> = roots.into_iter().collect();
         while let Some(name) = todo.pop() {
-            if out.contains_key(&name) {
+            if out.contains(&name) {
                 continue;
             }
-            let def = match extra.get(&name) {
-                Some(d) => Cow::Borrowed(d),
-                None => match self.get(&name) {
-                    Some(d) => Cow::Owned(d),
-                    None => continue,
-                },
+            let Some(def) = self.lookup(&name, extra) else {
+                continue;
             };
             collect_refs(&def, &mut todo);
-            out.insert(name, def);
+            out.insert(name);
         }
         out
     }

@@ -10,6 +10,8 @@
 //! SHA-512 in hex as upstream; a v3 document's hash is taken over what it is
 //! built from rather than its bytes, so the index is served without
 //! building every group-version's document (kubectl reads one or two).
+//! Documents are written a path and a schema at a time, never held whole
+//! as a JSON tree.
 
 mod definitions;
 mod operations;
@@ -127,10 +129,10 @@ pub fn build_v2(cat: &Catalogue, extra: &Map<String, Value>) -> V2Docs {
         .iter()
         .flat_map(|(k, rs)| paths_of(k, rs, extra))
         .collect();
-    let doc = v2::document(&DEFINITIONS, &items, extra);
+    let (json, protobuf) = v2::documents(&DEFINITIONS, &items, extra);
     V2Docs {
-        protobuf: Doc::new(proto::document(&doc)),
-        json: Doc::new(serde_json::to_vec(&doc).unwrap_or_default()),
+        json: Doc::new(json),
+        protobuf: Doc::new(protobuf),
     }
 }
 

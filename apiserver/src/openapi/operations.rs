@@ -71,6 +71,28 @@ pub struct PathItem {
     pub operations: Vec<Operation>,
 }
 
+impl PathItem {
+    /// The definitions the item's operations refer to.
+    pub fn refs(&self, out: &mut Vec<String>) {
+        if let Some(raw) = &self.raw {
+            super::definitions::collect_refs(raw, out);
+        }
+        for o in &self.operations {
+            out.extend(o.body.iter().map(|b| b.definition.clone()));
+            out.extend(o.responses.iter().filter_map(|(_, d)| d.clone()));
+        }
+    }
+}
+
+/// Items sorted by path, as a JSON object's keys are (a path is served by
+/// one resource; a duplicate would be dropped).
+pub fn sorted(items: &[PathItem]) -> Vec<&PathItem> {
+    let mut sorted: Vec<&PathItem> = items.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    sorted.dedup_by(|a, b| a.path == b.path);
+    sorted
+}
+
 /// `rbac.authorization.k8s.io` → `RbacAuthorization`, core → `Core`.
 fn group_camel(group: &str) -> String {
     if group.is_empty() {

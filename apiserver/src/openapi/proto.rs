@@ -289,68 +289,76 @@ fn path_item(p: &Value) -> Msg {
     m
 }
 
-/// `openapi.v2.Document`, from the JSON document built by `v2.rs`.
-pub fn document(doc: &Value) -> Vec<u8> {
-    let mut m = Msg::default();
-    m.string(1, s(doc, "swagger"));
-    if let Some(info) = doc.get("info") {
-        m.with(2, |i| {
-            i.string(1, s(info, "title"));
-            i.string(2, s(info, "version"));
+/// `openapi.v2.Document`, written a path and a definition at a time.
+#[derive(Default)]
+pub struct DocumentWriter {
+    paths: Msg,
+    definitions: Msg,
+}
+
+impl DocumentWriter {
+    /// `Paths.path = 2`: NamedPathItem { name = 1, value = 2 }.
+    pub fn path(&mut self, path: &str, item: &Value) {
+        self.paths.with(2, |n| {
+            n.string(1, path);
+            n.message(2, path_item(item));
         });
     }
-    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
-        m.with(8, |ps| {
-            for (path, item) in paths {
-                ps.with(2, |n| {
-                    n.string(1, path);
-                    n.message(2, path_item(item));
-                });
-            }
+
+    /// `Definitions.additional_properties = 1`: NamedSchema.
+    pub fn definition(&mut self, name: &str, d: &Value) {
+        self.definitions.with(1, |n| {
+            n.string(1, name);
+            n.message(2, schema(d));
         });
     }
-    if let Some(defs) = doc.get("definitions").and_then(Value::as_object) {
-        m.with(9, |ds| {
-            for (name, d) in defs {
-                ds.with(1, |n| {
-                    n.string(1, name);
-                    n.message(2, schema(d));
-                });
-            }
-        });
-    }
-    for req in doc
-        .get("security")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        m.with(12, |sr| {
-            for (name, scopes) in req.as_object().into_iter().flatten() {
-                sr.with(1, |n| {
-                    n.string(1, name);
-                    n.with(2, |sa| strings(sa, 1, Some(scopes)));
-                });
-            }
-        });
-    }
-    if let Some(sd) = doc.get("securityDefinitions").and_then(Value::as_object) {
-        m.with(13, |defs| {
-            for (name, d) in sd {
-                defs.with(1, |n| {
-                    n.string(1, name);
-                    // SecurityDefinitionsItem.api_key_security = 2
-                    n.with(2, |item| {
-                        item.with(2, |k| {
-                            k.string(1, s(d, "type"));
-                            k.string(2, s(d, "name"));
-                            k.string(3, s(d, "in"));
-                            k.string(4, s(d, "description"));
+
+    /// The document, given the JSON document's other members (swagger,
+    /// info, security, securityDefinitions).
+    pub fn finish(self, doc: &Value) -> Vec<u8> {
+        let mut m = Msg::default();
+        m.string(1, s(doc, "swagger"));
+        if let Some(info) = doc.get("info") {
+            m.with(2, |i| {
+                i.string(1, s(info, "title"));
+                i.string(2, s(info, "version"));
+            });
+        }
+        m.message(8, self.paths);
+        m.message(9, self.definitions);
+        for req in doc
+            .get("security")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            m.with(12, |sr| {
+                for (name, scopes) in req.as_object().into_iter().flatten() {
+                    sr.with(1, |n| {
+                        n.string(1, name);
+                        n.with(2, |sa| strings(sa, 1, Some(scopes)));
+                    });
+                }
+            });
+        }
+        if let Some(sd) = doc.get("securityDefinitions").and_then(Value::as_object) {
+            m.with(13, |defs| {
+                for (name, d) in sd {
+                    defs.with(1, |n| {
+                        n.string(1, name);
+                        // SecurityDefinitionsItem.api_key_security = 2
+                        n.with(2, |item| {
+                            item.with(2, |k| {
+                                k.string(1, s(d, "type"));
+                                k.string(2, s(d, "name"));
+                                k.string(3, s(d, "in"));
+                                k.string(4, s(d, "description"));
+                            });
                         });
                     });
-                });
-            }
-        });
+                }
+            });
+        }
+        m.0
     }
-    m.0
 }

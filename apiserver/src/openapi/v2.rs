@@ -4,7 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::definitions::{Definitions, REF_PREFIX_V2};
-use super::operations::{Operation, PathItem};
+use super::operations::{Operation, PathItem, sorted};
+use super::proto::DocumentWriter;
 
 fn status_text(code: &str) -> &'static str {
     match code {
@@ -59,42 +60,55 @@ fn operation(o: &Operation) -> Value {
     op
 }
 
-pub fn paths(items: &[PathItem]) -> Map<String, Value> {
-    let mut out = Map::new();
-    for item in items {
-        if let Some(raw) = &item.raw {
-            out.insert(item.path.clone(), raw.clone());
-            continue;
-        }
-        let mut p = Map::new();
-        for o in &item.operations {
-            p.insert(o.method.to_owned(), operation(o));
-        }
-        if !item.parameters.is_empty() {
-            p.insert("parameters".into(), Value::Array(item.parameters.clone()));
-        }
-        out.insert(item.path.clone(), Value::Object(p));
+fn path_item(item: &PathItem) -> Value {
+    if let Some(raw) = &item.raw {
+        return raw.clone();
     }
-    out
+    let mut p = Map::new();
+    for o in &item.operations {
+        p.insert(o.method.to_owned(), operation(o));
+    }
+    if !item.parameters.is_empty() {
+        p.insert("parameters".into(), Value::Array(item.parameters.clone()));
+    }
+    Value::Object(p)
 }
 
 /// The whole document, given every served path and the extra definitions
-/// (custom resources) beside the built-in table.
-pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Value>) -> Value {
-    let paths = paths(items);
+/// (custom resources) beside the built-in table: (JSON, gnostic protobuf).
+/// Written a path and a definition at a time, in the key order serde_json
+/// gives a whole document, so that the transient memory stays one item's.
+pub fn documents(
+    defs: &Definitions,
+    items: &[PathItem],
+    extra: &Map<String, Value>,
+) -> (Vec<u8>, Vec<u8>) {
     let mut roots = Vec::new();
-    for p in paths.values() {
-        super::definitions::collect_refs(p, &mut roots);
+    for item in items {
+        item.refs(&mut roots);
     }
-    let definitions: Map<String, Value> = defs
-        .closure(roots, extra)
-        .into_iter()
-        .map(|(k, v)| (k, v.into_owned()))
-        .collect();
-    json!({
-        "definitions": definitions,
+    let write = |out: &mut Vec<u8>, v: &Value| {
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, v);
+    };
+    let mut pb = DocumentWriter::default();
+    let mut json = Vec::new();
+    json.extend_from_slice(br#"{"definitions":{"#);
+    let mut first = true;
+    for name in &defs.closure(roots, extra) {
+        let Some(def) = defs.lookup(name, extra) else {
+            continue;
+        };
+        if !std::mem::take(&mut first) {
+            json.push(b',');
+        }
+        write(&mut json, &Value::String(name.clone()));
+        json.push(b':');
+        write(&mut json, &def);
+        pb.definition(name, &def);
+    }
+    let head = json!({
         "info": { "title": "Kubernetes", "version": crate::server::VERSION },
-        "paths": paths,
         "security": [ { "BearerToken": [] } ],
         "securityDefinitions": {
             "BearerToken": {
@@ -105,5 +119,24 @@ pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Valu
             }
         },
         "swagger": "2.0",
-    })
+    });
+    json.extend_from_slice(br#"},"info":"#);
+    write(&mut json, &head["info"]);
+    json.extend_from_slice(br#","paths":{"#);
+    for (i, item) in sorted(items).into_iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        let v = path_item(item);
+        write(&mut json, &Value::String(item.path.clone()));
+        json.push(b':');
+        write(&mut json, &v);
+        pb.path(&item.path, &v);
+    }
+    json.extend_from_slice(br#"},"security":"#);
+    write(&mut json, &head["security"]);
+    json.extend_from_slice(br#","securityDefinitions":"#);
+    write(&mut json, &head["securityDefinitions"]);
+    json.extend_from_slice(br#","swagger":"2.0"}"#);
+    (json, pb.finish(&head))
 }

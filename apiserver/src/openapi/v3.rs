@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::definitions::{Definitions, REF_PREFIX_V2, collect_refs};
+use super::definitions::{Definitions, REF_PREFIX_V2};
 use super::operations::{Operation, PathItem};
 
 pub const REF_PREFIX_V3: &str = "#/components/schemas/";
@@ -226,17 +226,6 @@ fn path_item(item: &PathItem) -> Value {
     Value::Object(p)
 }
 
-/// The definitions an item's operations refer to.
-fn item_refs(item: &PathItem, out: &mut Vec<String>) {
-    if let Some(raw) = &item.raw {
-        collect_refs(raw, out);
-    }
-    for o in &item.operations {
-        out.extend(o.body.iter().map(|b| b.definition.clone()));
-        out.extend(o.responses.iter().filter_map(|(_, d)| d.clone()));
-    }
-}
-
 /// The serialized document of one group-version, given its paths. Written
 /// a path and a schema at a time, in the key order serde_json gives a whole
 /// document, so the transient memory is one item's rather than the whole
@@ -244,11 +233,8 @@ fn item_refs(item: &PathItem, out: &mut Vec<String>) {
 pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Value>) -> Vec<u8> {
     let mut roots = Vec::new();
     for item in items {
-        item_refs(item, &mut roots);
+        item.refs(&mut roots);
     }
-    let mut sorted: Vec<&PathItem> = items.iter().collect();
-    sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    sorted.dedup_by(|a, b| a.path == b.path);
 
     let mut out = Vec::new();
     let write = |out: &mut Vec<u8>, v: &Value| {
@@ -256,13 +242,18 @@ pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Valu
         let _ = serde_json::to_writer(out, v);
     };
     out.extend_from_slice(br#"{"components":{"schemas":{"#);
-    for (i, (name, def)) in defs.closure(roots, extra).into_iter().enumerate() {
-        if i > 0 {
+    let names = defs.closure(roots, extra);
+    let mut first = true;
+    for name in &names {
+        let Some(def) = defs.lookup(name, extra) else {
+            continue;
+        };
+        if !std::mem::take(&mut first) {
             out.push(b',');
         }
         write(&mut out, &Value::String(name.clone()));
         out.push(b':');
-        write(&mut out, &definition(&name, &def));
+        write(&mut out, &definition(name, &def));
     }
     out.extend_from_slice(br#"},"securitySchemes":"#);
     let security = json!({
@@ -280,7 +271,7 @@ pub fn document(defs: &Definitions, items: &[PathItem], extra: &Map<String, Valu
         &json!({ "title": "Kubernetes", "version": crate::server::VERSION }),
     );
     out.extend_from_slice(br#","openapi":"3.0.0","paths":{"#);
-    for (i, item) in sorted.into_iter().enumerate() {
+    for (i, item) in super::operations::sorted(items).into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
