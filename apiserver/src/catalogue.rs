@@ -137,6 +137,9 @@ impl Catalogue for BuiltinCatalogue {
         query: &str,
         headers: &http::HeaderMap,
     ) -> Option<http::Response<crate::http_util::Body>> {
+        if !path.starts_with("/openapi/") {
+            return None;
+        }
         self.with(|t| self.openapi.serve(t, path, query, headers))
             .flatten()
     }
