@@ -19,4 +19,5 @@ mod controllers_replicaset;
 mod controllers_util;
 mod harness;
 mod kubelet;
+mod openapi;
 mod scheduler;

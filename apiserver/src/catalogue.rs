@@ -15,6 +15,7 @@ pub struct BuiltinCatalogue {
     table: RwLock<Table>,
     /// What `/api` reports in `serverAddressByClientCIDRs`.
     server_address: String,
+    openapi: crate::openapi::OpenApi,
 }
 
 impl BuiltinCatalogue {
@@ -23,7 +24,16 @@ impl BuiltinCatalogue {
         Ok(BuiltinCatalogue {
             table: RwLock::new(table),
             server_address,
+            openapi: Default::default(),
         })
+    }
+
+    /// Schemas served in the OpenAPI documents beside the built-in ones
+    /// (custom resources' definitions, named and carrying
+    /// `x-kubernetes-group-version-kind` as upstream's); the documents are
+    /// rebuilt on their next request.
+    pub fn set_openapi_definitions(&self, defs: serde_json::Map<String, serde_json::Value>) {
+        self.openapi.set_extra_definitions(defs);
     }
 
     fn with<T>(&self, f: impl FnOnce(&Table) -> T) -> Option<T> {
@@ -116,16 +126,22 @@ impl Catalogue for BuiltinCatalogue {
             ["apis", group, version] => {
                 discovery::resource_list_bytes(t, group, version).map(|b| (json, b))
             }
-            ["openapi", "v3"] => Some((json, crate::openapi::index(t).to_string().into_bytes())),
-            ["openapi", "v3", "api", version] => crate::openapi::group_version(t, "", version)
-                .map(|d| (json, d.to_string().into_bytes())),
-            ["openapi", "v3", "apis", group, version] => {
-                crate::openapi::group_version(t, group, version)
-                    .map(|d| (json, d.to_string().into_bytes()))
-            }
             _ => None,
         })
         .flatten()
+    }
+
+    fn openapi(
+        &self,
+        path: &str,
+        query: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<http::Response<crate::http_util::Body>> {
+        if !path.starts_with("/openapi/") {
+            return None;
+        }
+        self.with(|t| self.openapi.serve(t, path, query, headers))
+            .flatten()
     }
 
     fn selectors(

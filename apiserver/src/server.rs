@@ -39,6 +39,16 @@ pub trait Catalogue: Send + Sync {
     /// A discovery document for a non-resource path, given the Accept header:
     /// (content type, body).
     fn discovery(&self, parts: &[String], accept: &str) -> Option<(String, Vec<u8>)>;
+    /// Serves `/openapi/...`, which has its own caching headers (ETag, 304,
+    /// hashed URLs); None for other paths.
+    fn openapi(
+        &self,
+        _path: &str,
+        _query: &str,
+        _headers: &http::HeaderMap,
+    ) -> Option<Response<Body>> {
+        None
+    }
     /// Builds the filter for label and field selectors, or a 400.
     fn selectors(
         &self,
@@ -156,6 +166,12 @@ impl ApiServer {
         if !info.is_resource {
             if method != Method::GET {
                 return error_response(&ApiError::method_not_allowed());
+            }
+            if let Some(resp) = self
+                .catalogue
+                .openapi(req.uri().path(), query, req.headers())
+            {
+                return resp;
             }
             return match self.catalogue.discovery(&info.parts, &accept) {
                 Some((ct, body)) => {
