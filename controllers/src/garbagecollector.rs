@@ -61,12 +61,17 @@ struct Graph {
     nodes: HashMap<String, Node>,
     queue: VecDeque<String>,
     queued: HashSet<String>,
+    /// Counts the queue for `/metrics`.
+    metrics: Option<Arc<crate::metrics::Queue>>,
 }
 
 impl Graph {
     fn enqueue(&mut self, uid: &str) {
         if self.queued.insert(uid.to_string()) {
             self.queue.push_back(uid.to_string());
+            if let Some(m) = &self.metrics {
+                m.add(uid);
+            }
         }
     }
 
@@ -501,10 +506,13 @@ async fn watch_kind(collector: Arc<Collector>, index: usize, kind: Kind) {
 }
 
 /// Runs the garbage collector until cancelled.
-pub async fn run(client: Client) {
+pub async fn run(client: Client, queue: Arc<crate::metrics::Queue>) {
     let collector = Arc::new(Collector {
         client: client.clone(),
-        graph: Mutex::default(),
+        graph: Mutex::new(Graph {
+            metrics: Some(queue.clone()),
+            ..Default::default()
+        }),
         wake: Notify::new(),
     });
     let discoverer = {
@@ -553,7 +561,10 @@ pub async fn run(client: Client) {
                     collector.wake.notified().await;
                     continue;
                 };
-                if let Err(e) = collector.process(&uid).await {
+                let started = queue.start(&uid);
+                let result = collector.process(&uid).await;
+                queue.done(started, result.is_ok());
+                if let Err(e) = result {
                     tracing::warn!(uid, error = %e, "garbage collection failed; retrying");
                     let c = collector.clone();
                     tokio::spawn(async move {

@@ -1,0 +1,266 @@
+//! Node lifecycle and taint eviction controllers: a node whose Lease stops
+//! renewing goes Unknown and gets the unreachable taints, its pods are
+//! evicted as their tolerations say, and the taints go when it comes back;
+//! `Ready=False` and cordoned nodes get their taints. No kubelet runs: the
+//! test writes the Nodes and Leases a kubelet would.
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::conformance_util::{obj, test_namespace};
+use crate::controllers_util::eventually;
+use crate::harness::Cluster;
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// What a kubelet posts: the node's Ready condition with a fresh heartbeat.
+async fn post_status(nodes: &Api<Node>, name: &str, ready: &str) {
+    let t = now();
+    nodes
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"status": {"conditions": [
+                {"type": "Ready", "status": ready, "reason": "KubeletReady",
+                 "message": "kubelet is posting ready status",
+                 "lastHeartbeatTime": t, "lastTransitionTime": t},
+            ]}})),
+        )
+        .await
+        .expect("post node status");
+}
+
+async fn renew_lease(leases: &Api<Lease>, name: &str) {
+    let patch = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": name},
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now()},
+    });
+    leases
+        .patch(
+            name,
+            &PatchParams::apply("test-kubelet").force(),
+            &Patch::Apply(patch),
+        )
+        .await
+        .expect("renew lease");
+}
+
+async fn create_node(nodes: &Api<Node>, leases: &Api<Lease>, name: &str) {
+    nodes
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": name}})),
+        )
+        .await
+        .expect("create node");
+    post_status(nodes, name, "True").await;
+    renew_lease(leases, name).await;
+}
+
+fn taints(node: &Node) -> Vec<(String, String, bool)> {
+    let mut t: Vec<(String, String, bool)> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.effect, t.time_added.is_some()))
+        .collect();
+    t.sort();
+    t
+}
+
+fn taint(key: &str, effect: &str) -> (String, String, bool) {
+    (key.to_string(), effect.to_string(), true)
+}
+
+async fn bound_pod(pods: &Api<Pod>, name: &str, node: &str, tolerations: Value) {
+    pods.create(
+        &PostParams::default(),
+        &obj(json!({
+            "metadata": {"name": name},
+            "spec": {"nodeName": node, "tolerations": tolerations,
+                     "containers": [{"name": "c", "image": "busybox"}]},
+        })),
+    )
+    .await
+    .expect("create pod");
+    pods.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}]}})),
+    )
+    .await
+    .expect("pod status");
+}
+
+/// Gone or being deleted.
+async fn evicted(pods: &Api<Pod>, name: &str) -> bool {
+    match pods.get_opt(name).await.expect("get pod") {
+        None => true,
+        Some(p) => p.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+#[tokio::test]
+async fn lost_node_is_tainted_and_its_pods_evicted() {
+    let c = Cluster::up_with_controllers_and_args(&[
+        "--node-monitor-grace-period",
+        "4s",
+        "--node-monitor-period",
+        "1s",
+    ])
+    .await;
+    let client = c.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    create_node(&nodes, &leases, "lost").await;
+    create_node(&nodes, &leases, "alive").await;
+    // The live node's kubelet keeps renewing.
+    let keep = {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            loop {
+                renew_lease(&leases, "alive").await;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let ns = test_namespace(&client, "nodelifecycle").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    bound_pod(&pods, "intolerant", "lost", json!([])).await;
+    bound_pod(
+        &pods,
+        "tolerates-briefly",
+        "lost",
+        json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                "effect": "NoExecute", "tolerationSeconds": 3}]),
+    )
+    .await;
+    bound_pod(
+        &pods,
+        "tolerates-forever",
+        "lost",
+        json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]),
+    )
+    .await;
+    bound_pod(&pods, "on-alive", "alive", json!([])).await;
+
+    // The lost node goes Unknown with upstream's reason and message.
+    let lost = eventually("the lost node Unknown and tainted", || async {
+        let n = nodes.get("lost").await.ok()?;
+        (taints(&n).len() == 2).then_some(n)
+    })
+    .await;
+    let conditions = lost.status.unwrap().conditions.unwrap();
+    let ready = conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!(ready.status, "Unknown");
+    assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
+    assert_eq!(
+        ready.message.as_deref(),
+        Some("Kubelet stopped posting node status.")
+    );
+    for type_ in ["MemoryPressure", "DiskPressure", "PIDPressure"] {
+        let c = conditions.iter().find(|c| c.type_ == type_).unwrap();
+        assert_eq!(c.status, "Unknown", "{type_}");
+    }
+    assert_eq!(
+        taints(&nodes.get("lost").await.unwrap()),
+        [
+            taint("node.kubernetes.io/unreachable", "NoExecute"),
+            taint("node.kubernetes.io/unreachable", "NoSchedule"),
+        ]
+    );
+
+    // Pods that do not tolerate the taint go at once, with upstream's
+    // DisruptionTarget condition; tolerationSeconds delays the eviction.
+    eventually("the intolerant pod evicted", || async {
+        evicted(&pods, "intolerant").await.then_some(())
+    })
+    .await;
+    eventually("the briefly tolerating pod evicted", || async {
+        evicted(&pods, "tolerates-briefly").await.then_some(())
+    })
+    .await;
+    if let Some(p) = pods.get_opt("intolerant").await.unwrap() {
+        let c = p.status.unwrap().conditions.unwrap_or_default();
+        assert!(
+            c.iter().any(|c| c.type_ == "DisruptionTarget"
+                && c.reason.as_deref() == Some("DeletionByTaintManager")),
+            "{c:?}"
+        );
+    }
+    // The pod that tolerates forever stays, no longer ready.
+    let forever = pods.get("tolerates-forever").await.unwrap();
+    assert!(forever.metadata.deletion_timestamp.is_none());
+    let ready = forever
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
+
+    // The live node is untouched.
+    let alive = nodes.get("alive").await.unwrap();
+    assert!(taints(&alive).is_empty(), "{:?}", taints(&alive));
+    assert!(!evicted(&pods, "on-alive").await);
+
+    // The lost node comes back: its taints go.
+    renew_lease(&leases, "lost").await;
+    post_status(&nodes, "lost", "True").await;
+    eventually("the returned node untainted", || async {
+        let n = nodes.get("lost").await.ok()?;
+        taints(&n).is_empty().then_some(())
+    })
+    .await;
+
+    // A kubelet reporting Ready=False gets the not-ready taints.
+    post_status(&nodes, "alive", "False").await;
+    eventually("the not-ready taints", || async {
+        let n = nodes.get("alive").await.ok()?;
+        (taints(&n)
+            == [
+                taint("node.kubernetes.io/not-ready", "NoExecute"),
+                taint("node.kubernetes.io/not-ready", "NoSchedule"),
+            ])
+        .then_some(())
+    })
+    .await;
+    eventually("the pod on the not-ready node evicted", || async {
+        evicted(&pods, "on-alive").await.then_some(())
+    })
+    .await;
+    keep.abort();
+}
+
+#[tokio::test]
+async fn cordoned_node_gets_the_unschedulable_taint() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    create_node(&nodes, &leases, "n1").await;
+    c.kubectl_ok(&["cordon", "n1"]);
+    eventually("the unschedulable taint", || async {
+        let n = nodes.get("n1").await.ok()?;
+        (taints(&n) == [taint("node.kubernetes.io/unschedulable", "NoSchedule")]).then_some(())
+    })
+    .await;
+    c.kubectl_ok(&["uncordon", "n1"]);
+    eventually("the unschedulable taint removed", || async {
+        let n = nodes.get("n1").await.ok()?;
+        taints(&n).is_empty().then_some(())
+    })
+    .await;
+}
