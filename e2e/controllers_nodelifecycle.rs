@@ -37,16 +37,22 @@ async fn post_status(nodes: &Api<Node>, name: &str, ready: &str) {
 }
 
 async fn renew_lease(leases: &Api<Lease>, name: &str) {
-    let patch = json!({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": name},
-        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now()},
-    });
+    let spec = json!({"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now()});
+    if leases.get_opt(name).await.expect("get lease").is_none() {
+        leases
+            .create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": name}, "spec": spec})),
+            )
+            .await
+            .expect("create lease");
+        return;
+    }
     leases
         .patch(
             name,
-            &PatchParams::apply("test-kubelet").force(),
-            &Patch::Apply(patch),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
         )
         .await
         .expect("renew lease");
