@@ -94,6 +94,14 @@ async fn healthz_and_work_queue_metrics_are_served() {
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE workqueue_work_duration_seconds histogram"));
+    assert!(
+        sample(
+            &metrics,
+            "workqueue_queue_duration_seconds_count{name=\"deployment\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
     let missing = http_get(port, "/nope").await.unwrap();
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }

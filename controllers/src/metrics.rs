@@ -10,7 +10,7 @@
 //! set), leaves the depth when its sync starts, and the sync's duration
 //! and result are recorded when it ends.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,15 +26,59 @@ pub const BUCKETS: &[f64] = &[1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.
 /// One controller's queue metrics.
 pub struct Queue {
     pub name: &'static str,
-    waiting: Mutex<HashSet<String>>,
+    /// Keys waiting for a sync, with when they were added.
+    waiting: Mutex<HashMap<String, Instant>>,
     adds: AtomicU64,
     retries: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
+    work: Histogram,
+    /// Time from add to sync start.
+    waited: Histogram,
+}
+
+/// A Prometheus histogram over [`BUCKETS`].
+struct Histogram {
     /// Per bucket (and +Inf last), not cumulative.
     buckets: Vec<AtomicU64>,
-    /// Sum of work durations in nanoseconds.
+    /// Sum of observations in nanoseconds.
     sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            buckets: (0..=BUCKETS.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, metric: &str, queue: &str) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut cumulative = 0;
+        for (i, b) in BUCKETS.iter().enumerate() {
+            cumulative += get(&self.buckets[i]);
+            out.push_str(&format!(
+                "{metric}_bucket{{name=\"{queue}\",le=\"{b}\"}} {cumulative}\n"
+            ));
+        }
+        cumulative += get(&self.buckets[BUCKETS.len()]);
+        out.push_str(&format!(
+            "{metric}_bucket{{name=\"{queue}\",le=\"+Inf\"}} {cumulative}\n{metric}_sum{{name=\"{queue}\"}} {}\n{metric}_count{{name=\"{queue}\"}} {cumulative}\n",
+            get(&self.sum_nanos) as f64 / 1e9
+        ));
+    }
 }
 
 impl Queue {
@@ -46,39 +90,37 @@ impl Queue {
             retries: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            buckets: (0..=BUCKETS.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
+            work: Histogram::new(),
+            waited: Histogram::new(),
         }
     }
 
     /// A change queued `key` (counted once while it waits).
     pub fn add(&self, key: &str) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        if waiting.insert(key.to_string()) {
+        if !waiting.contains_key(key) {
+            waiting.insert(key.to_string(), Instant::now());
             self.adds.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// A sync of `key` starts; pass the result to [`Queue::done`].
     pub fn start(&self, key: &str) -> Instant {
-        self.waiting
+        let added = self
+            .waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+        if let Some(added) = added {
+            self.waited.observe(added.elapsed());
+        }
         Instant::now()
     }
 
     /// A sync that began at `started` ended (`ok == false`: it failed and
     /// will be retried).
     pub fn done(&self, started: Instant, ok: bool) {
-        let secs = started.elapsed().as_secs_f64();
-        let i = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.work.observe(started.elapsed());
         if ok {
             self.succeeded.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -201,22 +243,15 @@ impl Registry {
                 get(&q.retries)
             ));
         }
+        out.push_str("# HELP workqueue_queue_duration_seconds How long in seconds an item stays in workqueue before being requested.\n# TYPE workqueue_queue_duration_seconds histogram\n");
+        for q in &queues {
+            q.waited
+                .render(&mut out, "workqueue_queue_duration_seconds", q.name);
+        }
         out.push_str("# HELP workqueue_work_duration_seconds How long in seconds processing an item from workqueue takes.\n# TYPE workqueue_work_duration_seconds histogram\n");
         for q in &queues {
-            let mut cumulative = 0;
-            for (i, b) in BUCKETS.iter().enumerate() {
-                cumulative += get(&q.buckets[i]);
-                out.push_str(&format!(
-                    "workqueue_work_duration_seconds_bucket{{name=\"{}\",le=\"{b}\"}} {cumulative}\n",
-                    q.name
-                ));
-            }
-            cumulative += get(&q.buckets[BUCKETS.len()]);
-            out.push_str(&format!(
-                "workqueue_work_duration_seconds_bucket{{name=\"{0}\",le=\"+Inf\"}} {cumulative}\nworkqueue_work_duration_seconds_sum{{name=\"{0}\"}} {1}\nworkqueue_work_duration_seconds_count{{name=\"{0}\"}} {cumulative}\n",
-                q.name,
-                get(&q.sum_nanos) as f64 / 1e9
-            ));
+            q.work
+                .render(&mut out, "workqueue_work_duration_seconds", q.name);
         }
         out.push_str("# HELP rkube_controller_syncs_total Syncs (reconciles) finished, by controller queue and result.\n# TYPE rkube_controller_syncs_total counter\n");
         for q in &queues {
@@ -252,6 +287,10 @@ mod tests {
         assert!(text.contains("workqueue_adds_total{name=\"deployment\"} 2\n"));
         assert!(text.contains("workqueue_retries_total{name=\"deployment\"} 1\n"));
         assert!(text.contains("workqueue_work_duration_seconds_count{name=\"deployment\"} 2\n"));
+        assert!(text.contains("workqueue_queue_duration_seconds_count{name=\"deployment\"} 2\n"));
+        assert!(text.contains(
+            "workqueue_work_duration_seconds_bucket{name=\"deployment\",le=\"+Inf\"} 2\n"
+        ));
         assert!(
             text.contains(
                 "rkube_controller_syncs_total{name=\"deployment\",result=\"success\"} 1\n"
