@@ -270,3 +270,55 @@ async fn cordoned_node_gets_the_unschedulable_taint() {
     })
     .await;
 }
+
+/// The conformance behaviours "Pod Eviction, Toleration limits" and
+/// "Taint, Pod Eviction on taint removal": with a NoExecute taint put on by
+/// hand, pods go in the order of their tolerationSeconds, and removing the
+/// taint cancels the evictions still pending.
+#[tokio::test]
+async fn toleration_seconds_order_evictions_and_removing_the_taint_cancels_them() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    create_node(&nodes, &leases, "n1").await;
+    let ns = test_namespace(&client, "tainteviction").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let tolerate = |secs: i64| {
+        json!([{"key": "rkube.test/evict", "operator": "Equal", "value": "evictTaintVal",
+                "effect": "NoExecute", "tolerationSeconds": secs}])
+    };
+    bound_pod(&pods, "intolerant", "n1", json!([])).await;
+    bound_pod(&pods, "short", "n1", tolerate(1)).await;
+    bound_pod(&pods, "long", "n1", tolerate(15)).await;
+    bound_pod(
+        &pods,
+        "other-value",
+        "n1",
+        json!([{"key": "rkube.test/evict", "operator": "Equal", "value": "else", "effect": "NoExecute"}]),
+    )
+    .await;
+    let tainted = tokio::time::Instant::now();
+    c.kubectl_ok(&[
+        "taint",
+        "nodes",
+        "n1",
+        "rkube.test/evict=evictTaintVal:NoExecute",
+    ]);
+    eventually("the intolerant pods evicted", || async {
+        (evicted(&pods, "intolerant").await && evicted(&pods, "other-value").await).then_some(())
+    })
+    .await;
+    eventually("the pod with the shorter toleration evicted", || async {
+        evicted(&pods, "short").await.then_some(())
+    })
+    .await;
+    assert!(!evicted(&pods, "long").await);
+    c.kubectl_ok(&["taint", "nodes", "n1", "rkube.test/evict:NoExecute-"]);
+    // Past the longer toleration, the pod is still there.
+    tokio::time::sleep_until(tainted + std::time::Duration::from_secs(18)).await;
+    assert!(
+        !evicted(&pods, "long").await,
+        "removing the taint did not cancel the eviction"
+    );
+}
