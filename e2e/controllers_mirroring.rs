@@ -135,6 +135,36 @@ async fn selectorless_service_endpoints_are_mirrored() {
     })
     .await;
 
+    // Deleting the Endpoints removes the mirrored slices (they are owned
+    // by it); a new Endpoints is mirrored again.
+    eps.delete("external", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the mirrored slices gone with the Endpoints", || async {
+        slices
+            .list(&sel)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    eps.create(
+        &PostParams::default(),
+        &obj(json!({
+            "metadata": {"name": "external"},
+            "subsets": [{"addresses": [{"ip": "192.0.2.9"}], "ports": [{"port": 9090}]}],
+        })),
+    )
+    .await
+    .unwrap();
+    eventually("the new Endpoints mirrored", || async {
+        let l = slices.list(&sel).await.unwrap().items;
+        (addresses(&l) == [("192.0.2.9".to_string(), true)]).then_some(())
+    })
+    .await;
+
     // Deleting the service removes the mirrored slices.
     svcs.delete("external", &DeleteParams::default())
         .await
