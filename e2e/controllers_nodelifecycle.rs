@@ -5,7 +5,7 @@
 //! test writes the Nodes and Leases a kubelet would.
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -217,6 +217,22 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
         .unwrap();
     assert_eq!(ready.status, "False");
 
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    eventually("the NodeNotReady event", || async {
+        events
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("NodeNotReady")
+                    && e.involved_object.name.as_deref() == Some("lost")
+            })
+            .then_some(())
+    })
+    .await;
+
     // The live node is untouched.
     let alive = nodes.get("alive").await.unwrap();
     assert!(taints(&alive).is_empty(), "{:?}", taints(&alive));
@@ -321,4 +337,25 @@ async fn toleration_seconds_order_evictions_and_removing_the_taint_cancels_them(
         !evicted(&pods, "long").await,
         "removing the taint did not cancel the eviction"
     );
+    // Upstream's events, on the pods.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    for message in [
+        format!("Marking for deletion Pod {ns}/short"),
+        format!("Cancelling deletion of Pod {ns}/long"),
+    ] {
+        eventually(&message, || async {
+            events
+                .list(&Default::default())
+                .await
+                .ok()?
+                .items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("TaintManagerEviction")
+                        && e.message.as_deref() == Some(message.as_str())
+                })
+                .then_some(())
+        })
+        .await;
+    }
 }

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 
 pub mod deployment;
 pub mod endpoints;
+pub mod events;
 pub mod garbagecollector;
 pub mod informer;
 pub mod leader;

@@ -22,6 +22,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use crate::api_code;
+use crate::events::Recorder;
 use crate::informer::Informers;
 use crate::metrics::Queue;
 
@@ -204,6 +205,7 @@ struct Monitor {
     leases: Store<Lease>,
     pods: Store<Pod>,
     health: HashMap<String, Health>,
+    recorder: Recorder,
 }
 
 impl Monitor {
@@ -265,6 +267,12 @@ impl Monitor {
             {
                 Ok(updated) => {
                     node = Arc::new(updated);
+                    self.recorder.record(
+                        node.as_ref(),
+                        "Normal",
+                        "NodeNotReady",
+                        format!("Node {name} status is now: NodeNotReady"),
+                    );
                     self.mark_pods_not_ready(&name).await;
                 }
                 Err(e) => {
@@ -319,6 +327,12 @@ impl Monitor {
             if !ready {
                 continue;
             }
+            self.recorder.record(
+                pod.as_ref(),
+                "Warning",
+                "NodeNotReady",
+                "Node is not ready".into(),
+            );
             let api: Api<Pod> =
                 Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
             let patch = json!({"status": {"conditions": [
@@ -346,6 +360,7 @@ pub async fn run(client: Client, informers: Informers, settings: Settings, queue
     let pods = informers.store::<Pod>();
     informers.synced().await;
     let mut m = Monitor {
+        recorder: Recorder::new(client.clone(), "node-controller"),
         client,
         settings,
         nodes,

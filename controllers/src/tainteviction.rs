@@ -6,7 +6,7 @@
 //! pod forever. Before deleting, a pod gets upstream's `DisruptionTarget`
 //! condition.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use crate::api_code;
+use crate::events::Recorder;
 use crate::informer::Informers;
 use crate::metrics::{self, Queue};
 use crate::nodelifecycle::NO_EXECUTE;
@@ -71,7 +72,8 @@ struct Evictor {
     nodes: Store<Node>,
     pods: Store<Pod>,
     /// Pods waiting out a toleration: since when, keyed by uid.
-    pending: HashMap<String, Instant>,
+    pending: HashMap<String, (Instant, Arc<Pod>)>,
+    recorder: Recorder,
 }
 
 impl Evictor {
@@ -94,13 +96,15 @@ impl Evictor {
                 (!taints.is_empty()).then(|| (n.name_any(), taints))
             })
             .collect();
-        if tainted.is_empty() {
-            self.pending.clear();
-            return None;
-        }
         let mut next: Option<Duration> = None;
         let mut still = HashMap::new();
-        for pod in self.pods.state() {
+        let mut evicted = HashSet::new();
+        let pods = if tainted.is_empty() {
+            vec![]
+        } else {
+            self.pods.state()
+        };
+        for pod in pods {
             if pod.metadata.deletion_timestamp.is_some() {
                 continue;
             }
@@ -122,7 +126,11 @@ impl Evictor {
                 continue;
             };
             let uid = pod.metadata.uid.clone().unwrap_or_default();
-            let since = self.pending.get(&uid).copied().unwrap_or_else(Instant::now);
+            let since = self
+                .pending
+                .get(&uid)
+                .map(|(since, _)| *since)
+                .unwrap_or_else(Instant::now);
             let elapsed = since.elapsed();
             if elapsed >= delay {
                 let key = metrics::key(pod.as_ref());
@@ -130,19 +138,37 @@ impl Evictor {
                 let started = queue.start(&key);
                 let ok = self.evict(&pod).await;
                 queue.done(started, ok);
-                if !ok {
-                    still.insert(uid, since);
+                if ok {
+                    evicted.insert(uid);
+                } else {
+                    still.insert(uid, (since, pod.clone()));
                     next = Some(
                         next.map_or(Duration::from_secs(1), |n| n.min(Duration::from_secs(1))),
                     );
                 }
             } else {
-                still.insert(uid, since);
+                still.insert(uid, (since, pod.clone()));
                 let left = delay - elapsed;
                 next = Some(next.map_or(left, |n| n.min(left)));
             }
         }
-        self.pending = still;
+        // Pods no longer due for eviction (taint gone or now tolerated).
+        for (uid, (_, pod)) in std::mem::replace(&mut self.pending, still) {
+            if !self.pending.contains_key(&uid)
+                && !evicted.contains(&uid)
+                && self
+                    .pods
+                    .get(&kube::runtime::reflector::ObjectRef::from_obj(pod.as_ref()))
+                    .is_some_and(|p| p.metadata.deletion_timestamp.is_none())
+            {
+                self.recorder.record(
+                    pod.as_ref(),
+                    "Normal",
+                    "TaintManagerEviction",
+                    format!("Cancelling deletion of Pod {}", metrics::key(pod.as_ref())),
+                );
+            }
+        }
         next
     }
 
@@ -163,6 +189,12 @@ impl Evictor {
             }
             tracing::warn!(pod = %name, error = %e, "adding the DisruptionTarget condition");
         }
+        self.recorder.record(
+            pod,
+            "Normal",
+            "TaintManagerEviction",
+            format!("Marking for deletion Pod {}", metrics::key(pod)),
+        );
         match api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {
                 tracing::info!(pod = %name, node = ?pod.spec.as_ref().and_then(|s| s.node_name.as_deref()), "evicting pod for a NoExecute taint");
@@ -182,11 +214,13 @@ pub async fn run(client: Client, informers: Informers, queue: Arc<Queue>) {
     let (nodes, node_changes) = informers.subscribe::<Node>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
     informers.synced().await;
+    let client_for_events = client.clone();
     let mut e = Evictor {
         client,
         nodes,
         pods,
         pending: HashMap::new(),
+        recorder: Recorder::new(client_for_events, "taint-eviction-controller"),
     };
     let mut changes =
         futures::stream::select(node_changes.map(|_| ()), pod_changes.map(|_| ())).boxed();
