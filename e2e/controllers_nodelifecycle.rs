@@ -108,6 +108,18 @@ async fn bound_pod(pods: &Api<Pod>, name: &str, node: &str, tolerations: Value) 
     .expect("pod status");
 }
 
+/// A kubelet's lease renewal loop.
+fn keep_renewing(leases: &Api<Lease>, name: &str) -> tokio::task::JoinHandle<()> {
+    let leases = leases.clone();
+    let name = name.to_string();
+    tokio::spawn(async move {
+        loop {
+            renew_lease(&leases, &name).await;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    })
+}
+
 /// Gone or being deleted.
 async fn evicted(pods: &Api<Pod>, name: &str) -> bool {
     match pods.get_opt(name).await.expect("get pod") {
@@ -131,15 +143,7 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
     create_node(&nodes, &leases, "lost").await;
     create_node(&nodes, &leases, "alive").await;
     // The live node's kubelet keeps renewing.
-    let keep = {
-        let leases = leases.clone();
-        tokio::spawn(async move {
-            loop {
-                renew_lease(&leases, "alive").await;
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
-        })
-    };
+    let keep = keep_renewing(&leases, "alive");
     let ns = test_namespace(&client, "nodelifecycle").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     bound_pod(&pods, "intolerant", "lost", json!([])).await;
@@ -239,7 +243,7 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
     assert!(!evicted(&pods, "on-alive").await);
 
     // The lost node comes back: its taints go.
-    renew_lease(&leases, "lost").await;
+    let back = keep_renewing(&leases, "lost");
     post_status(&nodes, "lost", "True").await;
     eventually("the returned node untainted", || async {
         let n = nodes.get("lost").await.ok()?;
@@ -247,7 +251,8 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
     })
     .await;
 
-    // A kubelet reporting Ready=False gets the not-ready taints.
+    // A kubelet reporting Ready=False gets the not-ready taints (at the
+    // zone's eviction rate: one node per 10 s by default).
     post_status(&nodes, "alive", "False").await;
     eventually("the not-ready taints", || async {
         let n = nodes.get("alive").await.ok()?;
@@ -264,6 +269,7 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
     })
     .await;
     keep.abort();
+    back.abort();
 }
 
 #[tokio::test]
@@ -358,4 +364,38 @@ async fn toleration_seconds_order_evictions_and_removing_the_taint_cancels_them(
         })
         .await;
     }
+}
+
+/// When every node is lost at once the fault is taken to be on the control
+/// plane's side, as upstream: the nodes go Unknown and unschedulable, but
+/// get no NoExecute taint and keep their pods.
+#[tokio::test]
+async fn every_node_lost_evicts_nothing() {
+    let c = Cluster::up_with_controllers_and_args(&[
+        "--node-monitor-grace-period",
+        "3s",
+        "--node-monitor-period",
+        "1s",
+    ])
+    .await;
+    let client = c.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    create_node(&nodes, &leases, "only").await;
+    let ns = test_namespace(&client, "disruption").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    bound_pod(&pods, "p", "only", json!([])).await;
+    eventually("the node unreachable", || async {
+        let n = nodes.get("only").await.ok()?;
+        (!taints(&n).is_empty()).then_some(())
+    })
+    .await;
+    // A few monitor periods later, still no NoExecute taint.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let n = nodes.get("only").await.unwrap();
+    assert_eq!(
+        taints(&n),
+        [taint("node.kubernetes.io/unreachable", "NoSchedule")]
+    );
+    assert!(!evicted(&pods, "p").await);
 }

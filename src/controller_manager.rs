@@ -52,6 +52,18 @@ pub struct Flags {
     /// As --node-monitor-grace-period, for nodes that never posted Ready.
     #[arg(long, default_value = "1m0s")]
     pub node_startup_grace_period: String,
+    /// Nodes per second that get NoExecute taints in a healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f32,
+    /// Nodes per second that get NoExecute taints in an unhealthy zone.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+    /// Up to this many nodes, an unhealthy zone gets no NoExecute taints.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: usize,
+    /// Share of not-ready nodes (at least 3) that makes a zone unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
     /// Port of /healthz and /metrics (plain HTTP; upstream serves HTTPS); 0 disables.
     #[arg(long, default_value_t = 10257)]
     pub secure_port: u16,
@@ -77,6 +89,10 @@ impl Flags {
             node_monitor_period: "5s".into(),
             node_monitor_grace_period: "50s".into(),
             node_startup_grace_period: "1m0s".into(),
+            node_eviction_rate: 0.1,
+            secondary_node_eviction_rate: 0.01,
+            large_cluster_size_threshold: 50,
+            unhealthy_zone_threshold: 0.55,
             secure_port: 10257,
             bind_address: [127, 0, 0, 1].into(),
         }
@@ -108,6 +124,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             "node-startup-grace-period",
             &flags.node_startup_grace_period,
         )?,
+        eviction_rate: flags.node_eviction_rate,
+        secondary_eviction_rate: flags.secondary_node_eviction_rate,
+        large_cluster_size_threshold: flags.large_cluster_size_threshold,
+        unhealthy_zone_threshold: flags.unhealthy_zone_threshold,
     };
     if node_lifecycle.monitor_period.is_zero() {
         anyhow::bail!("--node-monitor-period must be greater than 0");

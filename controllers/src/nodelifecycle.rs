@@ -6,6 +6,13 @@
 //! `spec.unschedulable`, and the `not-ready`/`unreachable` NoExecute taints
 //! that the taint eviction controller acts on. Pods on a node that stops
 //! answering are marked not ready, as upstream's `MarkPodsNotReady`.
+//!
+//! As upstream, NoExecute taints are added per zone at most
+//! `--node-eviction-rate` nodes a second (`--secondary-node-eviction-rate`
+//! in a zone more than `--unhealthy-zone-threshold` not ready, 0 there in
+//! clusters up to `--large-cluster-size-threshold` nodes), and when every
+//! node of every zone is not ready the fault is taken to be on the control
+//! plane's side: no NoExecute taints at all, existing ones removed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +73,17 @@ pub struct Settings {
     /// `--node-startup-grace-period`: for nodes that never posted a Ready
     /// condition.
     pub startup_grace_period: Duration,
+    /// `--node-eviction-rate`: nodes a second that get NoExecute taints in
+    /// a healthy zone.
+    pub eviction_rate: f32,
+    /// `--secondary-node-eviction-rate`: the same in an unhealthy zone.
+    pub secondary_eviction_rate: f32,
+    /// `--large-cluster-size-threshold`: in zones up to this size, an
+    /// unhealthy zone gets no NoExecute taints at all.
+    pub large_cluster_size_threshold: usize,
+    /// `--unhealthy-zone-threshold`: the share of not-ready nodes (more
+    /// than 2) that makes a zone unhealthy.
+    pub unhealthy_zone_threshold: f32,
 }
 
 impl Default for Settings {
@@ -74,7 +92,64 @@ impl Default for Settings {
             monitor_period: Duration::from_secs(5),
             grace_period: Duration::from_secs(50),
             startup_grace_period: Duration::from_secs(60),
+            eviction_rate: 0.1,
+            secondary_eviction_rate: 0.01,
+            large_cluster_size_threshold: 50,
+            unhealthy_zone_threshold: 0.55,
         }
+    }
+}
+
+/// Upstream's zone states, from the Ready conditions of a zone's nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneState {
+    Normal,
+    PartialDisruption,
+    FullDisruption,
+}
+
+/// Upstream's `ComputeZoneState`.
+pub fn zone_state(ready: usize, not_ready: usize, unhealthy_threshold: f32) -> ZoneState {
+    if ready == 0 && not_ready > 0 {
+        ZoneState::FullDisruption
+    } else if not_ready > 2 && not_ready as f32 / (ready + not_ready) as f32 >= unhealthy_threshold
+    {
+        ZoneState::PartialDisruption
+    } else {
+        ZoneState::Normal
+    }
+}
+
+/// Upstream's `GetZoneKey`: region and zone labels.
+pub fn zone_key(node: &Node) -> String {
+    let labels = node.metadata.labels.as_ref();
+    let get = |k: &str| labels.and_then(|l| l.get(k)).cloned().unwrap_or_default();
+    format!(
+        "{}:\x00:{}",
+        get("topology.kubernetes.io/region"),
+        get("topology.kubernetes.io/zone")
+    )
+}
+
+/// A token bucket with a burst of one (client-go's flowcontrol limiter
+/// as the node controller uses it).
+#[derive(Debug)]
+struct Limiter {
+    qps: f32,
+    next: Option<Instant>,
+}
+
+impl Limiter {
+    fn take(&mut self) -> bool {
+        if self.qps <= 0.0 {
+            return false;
+        }
+        let now = Instant::now();
+        if self.next.is_some_and(|n| now < n) {
+            return false;
+        }
+        self.next = Some(now + Duration::from_secs_f32(1.0 / self.qps));
+        true
     }
 }
 
@@ -206,6 +281,10 @@ struct Monitor {
     pods: Store<Pod>,
     health: HashMap<String, Health>,
     recorder: Recorder,
+    /// NoExecute tainting rate per zone.
+    limiters: HashMap<String, Limiter>,
+    /// Every zone fully disrupted: no NoExecute taints.
+    control_plane_disruption: bool,
 }
 
 impl Monitor {
@@ -247,13 +326,103 @@ impl Monitor {
         h.probe.elapsed() > grace
     }
 
-    /// Checks one node's health (when `check_health`) and its taints.
-    async fn sync(&mut self, node: Arc<Node>, check_health: bool) {
+    /// Zone states from the nodes' Ready conditions: sets each zone's
+    /// tainting rate and whether every zone is down.
+    fn update_zones(&mut self, nodes: &[Arc<Node>]) {
+        let mut zones: HashMap<String, (usize, usize)> = HashMap::new();
+        for n in nodes {
+            let z = zones.entry(zone_key(n)).or_default();
+            if condition_true(n, "Ready") {
+                z.0 += 1;
+            } else {
+                z.1 += 1;
+            }
+        }
+        let s = self.settings;
+        let states: HashMap<String, (ZoneState, usize)> = zones
+            .into_iter()
+            .map(|(k, (ready, not_ready))| {
+                (
+                    k,
+                    (
+                        zone_state(ready, not_ready, s.unhealthy_zone_threshold),
+                        ready + not_ready,
+                    ),
+                )
+            })
+            .collect();
+        let all_down = !states.is_empty()
+            && states
+                .values()
+                .all(|(state, _)| *state == ZoneState::FullDisruption);
+        if all_down != self.control_plane_disruption {
+            if all_down {
+                tracing::warn!(
+                    "every node is not ready: taking it for a control plane disruption; no NoExecute taints"
+                );
+            } else {
+                tracing::info!("nodes are ready again: NoExecute tainting resumes");
+            }
+            self.control_plane_disruption = all_down;
+        }
+        self.limiters.retain(|k, _| states.contains_key(k));
+        for (zone, (state, size)) in states {
+            let qps = match state {
+                ZoneState::Normal | ZoneState::FullDisruption => s.eviction_rate,
+                ZoneState::PartialDisruption if size > s.large_cluster_size_threshold => {
+                    s.secondary_eviction_rate
+                }
+                ZoneState::PartialDisruption => 0.0,
+            };
+            let limiter = self
+                .limiters
+                .entry(zone)
+                .or_insert(Limiter { qps, next: None });
+            if limiter.qps != qps {
+                *limiter = Limiter { qps, next: None };
+            }
+        }
+    }
+
+    /// The controller-owned taints `node` gets now: NoExecute ones only
+    /// outside a control plane disruption, and new ones at the zone's rate.
+    fn allowed_taints(&mut self, node: &Node) -> Vec<(&'static str, &'static str)> {
+        let mut desired = desired_taints(node);
+        if !desired.iter().any(|(_, e)| *e == NO_EXECUTE) {
+            return desired;
+        }
+        let tainted = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .any(|t| t.effect == NO_EXECUTE && (t.key == NOT_READY || t.key == UNREACHABLE));
+        let allowed = !self.control_plane_disruption
+            // Swapping not-ready for unreachable needs no token, as upstream.
+            && (tainted
+                || self
+                    .limiters
+                    .entry(zone_key(node))
+                    .or_insert(Limiter {
+                        qps: self.settings.eviction_rate,
+                        next: None,
+                    })
+                    .take());
+        if !allowed {
+            desired.retain(|(_, e)| *e != NO_EXECUTE);
+        }
+        desired
+    }
+
+    /// Marks the node's conditions Unknown once its kubelet missed the
+    /// grace period; returns the node as it now is (`None` on a failed
+    /// write: the next pass retries).
+    async fn check_health(&mut self, node: Arc<Node>) -> Option<Arc<Node>> {
         let name = node.name_any();
         let api: Api<Node> = Api::all(self.client.clone());
         let mut node = node;
-        if check_health
-            && self.expired(&node)
+        if self.expired(&node)
             && let Some(conditions) = unknown_conditions(&node, Timestamp::now())
         {
             tracing::info!(node = %name, "node stopped posting status; marking its conditions Unknown");
@@ -279,17 +448,24 @@ impl Monitor {
                     if api_code(&e) != Some(409) {
                         tracing::warn!(node = %name, error = %e, "marking node conditions Unknown");
                     }
-                    return;
+                    return None;
                 }
             }
         }
+        Some(node)
+    }
+
+    /// Brings the node's controller-owned taints up to date.
+    async fn retaint(&mut self, node: Arc<Node>) {
+        let name = node.name_any();
+        let api: Api<Node> = Api::all(self.client.clone());
+        let desired = self.allowed_taints(&node);
         let current = node
             .spec
             .as_ref()
             .and_then(|s| s.taints.clone())
             .unwrap_or_default();
-        let Some(taints) = reconcile_taints(&current, &desired_taints(&node), Timestamp::now())
-        else {
+        let Some(taints) = reconcile_taints(&current, &desired, Timestamp::now()) else {
             return;
         };
         let patch = json!({
@@ -367,6 +543,8 @@ pub async fn run(client: Client, informers: Informers, settings: Settings, queue
         leases,
         pods,
         health: HashMap::new(),
+        limiters: HashMap::new(),
+        control_plane_disruption: false,
     };
     let mut node_changes = node_changes.boxed();
     let mut tick = tokio::time::interval(settings.monitor_period);
@@ -379,13 +557,22 @@ pub async fn run(client: Client, informers: Informers, settings: Settings, queue
                 for node in &all {
                     queue.add(&node.name_any());
                 }
-                let names: Vec<String> = all.iter().map(|n| n.name_any()).collect();
+                let names: std::collections::HashSet<String> =
+                    all.iter().map(|n| n.name_any()).collect();
                 m.health.retain(|n, _| names.contains(n));
+                // Health first, then the zones' states from it, then taints
+                // (upstream's monitorNodeHealth and handleDisruption).
+                let mut checked = Vec::with_capacity(all.len());
                 for node in all {
                     let key = node.name_any();
                     let started = queue.start(&key);
-                    m.sync(node, true).await;
-                    queue.done(started, true);
+                    let node = m.check_health(node).await;
+                    queue.done(started, node.is_some());
+                    checked.extend(node);
+                }
+                m.update_zones(&checked);
+                for node in checked {
+                    m.retaint(node).await;
                 }
             }
             changed = node_changes.next() => {
@@ -404,7 +591,7 @@ pub async fn run(client: Client, informers: Informers, settings: Settings, queue
                         continue;
                     };
                     let started = queue.start(&key);
-                    m.sync(current, false).await;
+                    m.retaint(current).await;
                     queue.done(started, true);
                 }
             }
@@ -492,6 +679,30 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn zone_states_as_upstream() {
+        assert_eq!(zone_state(0, 1, 0.55), ZoneState::FullDisruption);
+        assert_eq!(zone_state(0, 0, 0.55), ZoneState::Normal);
+        assert_eq!(zone_state(1, 2, 0.55), ZoneState::Normal);
+        assert_eq!(zone_state(2, 3, 0.55), ZoneState::PartialDisruption);
+        assert_eq!(zone_state(3, 3, 0.55), ZoneState::Normal);
+    }
+
+    #[test]
+    fn limiter_burst_of_one() {
+        let mut l = Limiter {
+            qps: 0.1,
+            next: None,
+        };
+        assert!(l.take());
+        assert!(!l.take());
+        let mut off = Limiter {
+            qps: 0.0,
+            next: None,
+        };
+        assert!(!off.take());
     }
 
     #[test]
