@@ -111,6 +111,7 @@ pub fn desired_slices(ep: &Endpoints) -> Vec<(String, Value, Vec<Value>)> {
 struct Ctx {
     client: Client,
     services: Store<Service>,
+    slices: Store<EndpointSlice>,
 }
 
 fn selectorless(svc: &Service) -> bool {
@@ -123,6 +124,23 @@ fn selectorless(svc: &Service) -> bool {
 async fn reconcile(ep: Arc<Endpoints>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = ep.namespace().unwrap_or_default();
     let name = ep.name_any();
+    let service = ctx.services.get(&ObjectRef::new(&name).within(&ns));
+    let mirror = service.as_deref().is_some_and(selectorless)
+        && ep.labels().get(SKIP_MIRROR_LABEL).map(String::as_str) != Some("true")
+        && ep.metadata.deletion_timestamp.is_none();
+    // Most Endpoints belong to services with selectors: when nothing is
+    // mirrored for them either, the shared slice store says so without a
+    // request. Mirrored ones are listed live (the store may lag our writes).
+    if !mirror
+        && !ctx.slices.state().iter().any(|s| {
+            s.metadata.namespace.as_deref() == Some(ns.as_str())
+                && s.labels().get(SERVICE_NAME_LABEL) == Some(&name)
+                && s.labels().get(MANAGED_BY_LABEL).map(String::as_str)
+                    == Some(MIRRORING_MANAGED_BY)
+        })
+    {
+        return Ok(Action::await_change());
+    }
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
     let existing = api
         .list(&ListParams::default().labels(&format!(
@@ -130,10 +148,6 @@ async fn reconcile(ep: Arc<Endpoints>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         )))
         .await?
         .items;
-    let service = ctx.services.get(&ObjectRef::new(&name).within(&ns));
-    let mirror = service.as_deref().is_some_and(selectorless)
-        && ep.labels().get(SKIP_MIRROR_LABEL).map(String::as_str) != Some("true")
-        && ep.metadata.deletion_timestamp.is_none();
     let desired = if mirror { desired_slices(&ep) } else { vec![] };
     let mut labels: BTreeMap<String, String> = ep
         .labels()
@@ -213,10 +227,15 @@ fn error_policy(ep: Arc<Endpoints>, err: &Error, _ctx: Arc<Ctx>) -> Action {
 pub async fn run(client: Client, informers: Informers, queue: Arc<Queue>) {
     let (endpoints, changes) = informers.subscribe::<Endpoints>();
     let (services, svc_changes) = informers.subscribe::<Service>();
+    let slices = informers.store::<EndpointSlice>();
     informers.synced().await;
     // A Service's change (or deletion) syncs its Endpoints' slices;
     // deleted Endpoints take theirs through the garbage collector.
-    let ctx = Arc::new(Ctx { client, services });
+    let ctx = Arc::new(Ctx {
+        client,
+        services,
+        slices,
+    });
     let q = queue.clone();
     let q2 = queue.clone();
     let changes = changes.inspect(move |ep| q.add(&metrics::key(ep.as_ref())));
