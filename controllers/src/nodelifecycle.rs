@@ -435,14 +435,19 @@ impl Monitor {
                 .await
             {
                 Ok(updated) => {
+                    // As upstream, only a Ready node going Unknown is
+                    // reported and has its pods marked not ready.
+                    let was_ready = condition_true(&node, "Ready");
                     node = Arc::new(updated);
-                    self.recorder.record(
-                        node.as_ref(),
-                        "Normal",
-                        "NodeNotReady",
-                        format!("Node {name} status is now: NodeNotReady"),
-                    );
-                    self.mark_pods_not_ready(&name).await;
+                    if was_ready {
+                        self.recorder.record(
+                            node.as_ref(),
+                            "Normal",
+                            "NodeNotReady",
+                            format!("Node {name} status is now: NodeNotReady"),
+                        );
+                        self.mark_pods_not_ready(&name).await;
+                    }
                 }
                 Err(e) => {
                     if api_code(&e) != Some(409) {
