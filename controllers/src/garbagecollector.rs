@@ -241,6 +241,8 @@ pub fn owner_step(node: &Node, dependents: &[Node]) -> Step {
 pub enum Error {
     #[error("kube api: {0}")]
     Kube(#[from] kube::Error),
+    #[error("the graph is behind the object's owner references")]
+    Stale,
 }
 
 struct Collector {
@@ -335,6 +337,29 @@ impl Collector {
             dependent_step(&node, &owners)
         };
         let api = self.api(&kind, node.namespace.as_deref());
+        // Before deleting a dependent or dropping its references, read it
+        // live as upstream's attemptToDelete does: an owner added just
+        // now may not have reached the graph yet. A stale graph retries
+        // once its watch has caught up.
+        if matches!(step, Step::Delete(_) | Step::RemoveOwnerRefs(_)) {
+            let live = match api.get_opt(&node.name).await {
+                Ok(Some(o)) => o,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let uids = |refs: &[OwnerReference]| {
+                let mut v: Vec<String> = refs.iter().map(|r| r.uid.clone()).collect();
+                v.sort();
+                v
+            };
+            let live_refs = live.metadata.owner_references.clone().unwrap_or_default();
+            if live.metadata.uid.as_deref() != Some(node.uid.as_str())
+                || uids(&live_refs) != uids(&node.owners)
+            {
+                tracing::debug!(object = %node.name, "graph behind the object's owners; retrying");
+                return Err(Error::Stale);
+            }
+        }
         match step {
             Step::Nothing => {}
             Step::RemoveOwnerRefs(uids) => {
@@ -565,7 +590,9 @@ pub async fn run(client: Client, queue: Arc<crate::metrics::Queue>) {
                 let result = collector.process(&uid).await;
                 queue.done(started, result.is_ok());
                 if let Err(e) = result {
-                    tracing::warn!(uid, error = %e, "garbage collection failed; retrying");
+                    if !matches!(e, Error::Stale) {
+                        tracing::warn!(uid, error = %e, "garbage collection failed; retrying");
+                    }
                     let c = collector.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_secs(1)).await;
