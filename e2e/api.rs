@@ -719,6 +719,8 @@ async fn two_controller_managers_elect_one_leader_and_fail_over() {
                 "--leader-elect-lease-duration=3s",
                 "--leader-elect-renew-deadline=2s",
                 "--leader-elect-retry-period=500ms",
+                // Two on one host: no fixed /metrics port.
+                "--secure-port=0",
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(c.dir.path().join(format!("{name}.log"))).unwrap())

@@ -58,6 +58,23 @@ impl Cluster {
         c
     }
 
+    /// API server and controller manager started with more `rkube up`
+    /// flags, e.g. `--node-monitor-grace-period 3s`.
+    pub async fn up_with_controllers_and_args(args: &[&str]) -> Cluster {
+        let mut c = Cluster {
+            child: None,
+            controllers: true,
+            scheduler_port: None,
+            extra: args.iter().map(|a| a.to_string()).collect(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            etcd: None,
+        };
+        c.spawn();
+        c.wait_ready().await;
+        c
+    }
+
     /// A whole `rkube up` cluster: API server and controller manager.
     pub async fn up_with_controllers() -> Cluster {
         Self::start(tempfile::tempdir().expect("tempdir"), None, true).await
@@ -117,6 +134,13 @@ impl Cluster {
         }
         if !self.controllers {
             cmd.arg("--no-controllers");
+        } else if !self
+            .extra
+            .iter()
+            .any(|a| a == "--controller-manager-secure-port")
+        {
+            // Not the fixed default port: tests run in parallel.
+            cmd.args(["--controller-manager-secure-port", &free_port().to_string()]);
         }
         if let Some(port) = self.scheduler_port {
             cmd.args(["--scheduler-secure-port", &port.to_string()]);

@@ -1,7 +1,9 @@
 //! `rkube controller-manager`: kube-controller-manager's flags and the
 //! controllers of `rkube-controllers`, as an API client.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -39,6 +41,34 @@ pub struct Flags {
     /// ReplicationControllers synced in parallel.
     #[arg(long, default_value_t = 5)]
     pub concurrent_rc_syncs: u16,
+    /// How often the node lifecycle controller checks every node.
+    #[arg(long, default_value = "5s")]
+    pub node_monitor_period: String,
+    /// How long a node's kubelet may go without renewing its Lease (or
+    /// posting status) before the node is marked Unknown and tainted
+    /// unreachable (upstream's default since v1.32).
+    #[arg(long, default_value = "50s")]
+    pub node_monitor_grace_period: String,
+    /// As --node-monitor-grace-period, for nodes that never posted Ready.
+    #[arg(long, default_value = "1m0s")]
+    pub node_startup_grace_period: String,
+    /// Nodes per second that get NoExecute taints in a healthy zone.
+    #[arg(long, default_value_t = 0.1)]
+    pub node_eviction_rate: f32,
+    /// Nodes per second that get NoExecute taints in an unhealthy zone.
+    #[arg(long, default_value_t = 0.01)]
+    pub secondary_node_eviction_rate: f32,
+    /// Up to this many nodes, an unhealthy zone gets no NoExecute taints.
+    #[arg(long, default_value_t = 50)]
+    pub large_cluster_size_threshold: usize,
+    /// Share of not-ready nodes (at least 3) that makes a zone unhealthy.
+    #[arg(long, default_value_t = 0.55)]
+    pub unhealthy_zone_threshold: f32,
+    /// Port of /healthz and /metrics (plain HTTP; upstream serves HTTPS); 0 disables.
+    #[arg(long, default_value_t = 10257)]
+    pub secure_port: u16,
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
 }
 
 impl Flags {
@@ -56,6 +86,15 @@ impl Flags {
             terminated_pod_gc_threshold: 12500,
             concurrent_deployment_syncs: 5,
             concurrent_rc_syncs: 5,
+            node_monitor_period: "5s".into(),
+            node_monitor_grace_period: "50s".into(),
+            node_startup_grace_period: "1m0s".into(),
+            node_eviction_rate: 0.1,
+            secondary_node_eviction_rate: 0.01,
+            large_cluster_size_threshold: 50,
+            unhealthy_zone_threshold: 0.55,
+            secure_port: 10257,
+            bind_address: [127, 0, 0, 1].into(),
         }
     }
 }
@@ -75,7 +114,36 @@ pub async fn client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let root_ca_pem = std::fs::read_to_string(&flags.root_ca_file)
         .with_context(|| format!("reading --root-ca-file {}", flags.root_ca_file.display()))?;
+    let node_lifecycle = rkube_controllers::nodelifecycle::Settings {
+        monitor_period: duration("node-monitor-period", &flags.node_monitor_period)?,
+        grace_period: duration(
+            "node-monitor-grace-period",
+            &flags.node_monitor_grace_period,
+        )?,
+        startup_grace_period: duration(
+            "node-startup-grace-period",
+            &flags.node_startup_grace_period,
+        )?,
+        eviction_rate: flags.node_eviction_rate,
+        secondary_eviction_rate: flags.secondary_node_eviction_rate,
+        large_cluster_size_threshold: flags.large_cluster_size_threshold,
+        unhealthy_zone_threshold: flags.unhealthy_zone_threshold,
+    };
+    if node_lifecycle.monitor_period.is_zero() {
+        anyhow::bail!("--node-monitor-period must be greater than 0");
+    }
     let client = client(&flags.kubeconfig).await?;
+    let metrics = rkube_controllers::metrics::Registry::default();
+    // Served whether or not this instance leads, as upstream.
+    if flags.secure_port != 0 {
+        let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr} (--secure-port)"))?;
+        let registry = metrics.clone();
+        let render: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || registry.render());
+        tokio::spawn(rkube_scheduler::metrics::serve(listener, render));
+    }
     let work = rkube_controllers::run(
         client.clone(),
         rkube_controllers::Options {
@@ -85,6 +153,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             terminated_pod_gc_threshold: flags.terminated_pod_gc_threshold,
             concurrent_deployment_syncs: flags.concurrent_deployment_syncs,
             concurrent_rc_syncs: flags.concurrent_rc_syncs,
+            node_lifecycle,
+            metrics,
         },
     );
     if !flags.leader_elect {

@@ -43,6 +43,15 @@ pub struct Flags {
     /// Port of the scheduler's /healthz and /metrics (0 disables).
     #[arg(long, default_value_t = 10259)]
     pub scheduler_secure_port: u16,
+    /// Port of the controller manager's /healthz and /metrics (0 disables).
+    #[arg(long, default_value_t = 10257)]
+    pub controller_manager_secure_port: u16,
+    /// The controller manager's --node-monitor-grace-period.
+    #[arg(long, default_value = "50s")]
+    pub node_monitor_grace_period: String,
+    /// The controller manager's --node-monitor-period.
+    #[arg(long, default_value = "5s")]
+    pub node_monitor_period: String,
 }
 
 /// This host's non-loopback addresses, for the serving certificate.
@@ -154,10 +163,13 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             scheduled = scheduler => scheduled.context("the scheduler"),
         };
     }
-    let controllers = crate::controller_manager::Flags::for_up(
+    let mut controllers = crate::controller_manager::Flags::for_up(
         kubeconfigs.controller_manager,
         pki_dir.join("ca.crt"),
     );
+    controllers.secure_port = flags.controller_manager_secure_port;
+    controllers.node_monitor_grace_period = flags.node_monitor_grace_period.clone();
+    controllers.node_monitor_period = flags.node_monitor_period.clone();
     tokio::select! {
         served = serving => served.context("the API server task")?,
         managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),

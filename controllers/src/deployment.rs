@@ -740,27 +740,42 @@ fn error_policy(d: Arc<Deployment>, err: &Error, _ctx: Arc<Ctx>) -> Action {
 }
 
 /// Runs the Deployment controller until cancelled.
-pub async fn run(client: Client, informers: Informers, concurrency: u16) {
+pub async fn run(
+    client: Client,
+    informers: Informers,
+    concurrency: u16,
+    queue: std::sync::Arc<crate::metrics::Queue>,
+) {
     let (deployments, changes) = informers.subscribe::<Deployment>();
     let (rss, rs_changes) = informers.subscribe::<ReplicaSet>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
     informers.synced().await;
     let rs_store = rss.clone();
     let ctx = Arc::new(Ctx { client, rss, pods });
+    let (q1, q2, q3) = (queue.clone(), queue.clone(), queue.clone());
+    let changes = changes.inspect(move |d| q1.add(&crate::metrics::key(d.as_ref())));
     Controller::for_shared_stream(changes, deployments)
-        .watches_shared_stream(rs_changes, |rs: Arc<ReplicaSet>| {
-            owner_deployment(&rs.metadata)
+        .watches_shared_stream(rs_changes, move |rs: Arc<ReplicaSet>| {
+            let r = owner_deployment(&rs.metadata);
+            r.iter().for_each(|r| q2.add_ref(r));
+            r
         })
         // Recreate waits for the old pods to be gone.
         .watches_shared_stream(pod_changes, move |pod: Arc<Pod>| {
             let ns = pod.metadata.namespace.clone().unwrap_or_default();
-            podutil::controller_ref(&pod.metadata)
+            let r = podutil::controller_ref(&pod.metadata)
                 .filter(|r| r.kind == "ReplicaSet")
                 .and_then(|r| rs_store.get(&ObjectRef::new(&r.name).within(&ns)))
-                .and_then(|rs| owner_deployment(&rs.metadata))
+                .and_then(|rs| owner_deployment(&rs.metadata));
+            r.iter().for_each(|r| q3.add_ref(r));
+            r
         })
         .with_config(Config::default().concurrency(concurrency))
-        .run(reconcile, error_policy, ctx)
+        .run(
+            crate::metrics::instrument(queue, reconcile),
+            error_policy,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "deployment controller event");

@@ -362,7 +362,12 @@ fn services_of_pod(pod: &Pod, services: &Store<Service>) -> Vec<ObjectRef<Servic
 }
 
 /// Runs the Endpoints (`slices == false`) or EndpointSlice controller.
-pub async fn run(client: Client, informers: Informers, slices: bool) {
+pub async fn run(
+    client: Client,
+    informers: Informers,
+    slices: bool,
+    queue: Arc<crate::metrics::Queue>,
+) {
     let (services, changes) = informers.subscribe::<Service>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
     // The Endpoints controller also deletes the Endpoints of deleted services.
@@ -373,6 +378,8 @@ pub async fn run(client: Client, informers: Informers, slices: bool) {
         pods,
     });
     let svc_store = services.clone();
+    let (q1, q2) = (queue.clone(), queue.clone());
+    let changes = changes.inspect(move |s| q1.add(&crate::metrics::key(s.as_ref())));
     // A pod change syncs every service of its namespace: one that selected
     // it before a label change must drop it too.
     let controller = Controller::for_shared_stream(changes, services.clone())
@@ -387,11 +394,16 @@ pub async fn run(client: Client, informers: Informers, slices: bool) {
                     }
                 }
             }
+            refs.iter().for_each(|r| q2.add_ref(r));
             refs
         });
     let Some((svc_store, svc_changes)) = cleanup else {
         controller
-            .run(reconcile_slices, error_policy, ctx)
+            .run(
+                crate::metrics::instrument(queue, reconcile_slices),
+                error_policy,
+                ctx,
+            )
             .for_each(|_| async {})
             .await;
         return;
@@ -409,7 +421,11 @@ pub async fn run(client: Client, informers: Informers, slices: bool) {
         }
     };
     let main = controller
-        .run(reconcile_endpoints, error_policy, ctx)
+        .run(
+            crate::metrics::instrument(queue, reconcile_endpoints),
+            error_policy,
+            ctx,
+        )
         .for_each(|_| async {});
     futures::future::join(main, cleanup).await;
 }

@@ -61,12 +61,17 @@ struct Graph {
     nodes: HashMap<String, Node>,
     queue: VecDeque<String>,
     queued: HashSet<String>,
+    /// Counts the queue for `/metrics`.
+    metrics: Option<Arc<crate::metrics::Queue>>,
 }
 
 impl Graph {
     fn enqueue(&mut self, uid: &str) {
         if self.queued.insert(uid.to_string()) {
             self.queue.push_back(uid.to_string());
+            if let Some(m) = &self.metrics {
+                m.add(uid);
+            }
         }
     }
 
@@ -236,6 +241,8 @@ pub fn owner_step(node: &Node, dependents: &[Node]) -> Step {
 pub enum Error {
     #[error("kube api: {0}")]
     Kube(#[from] kube::Error),
+    #[error("the graph is behind the object's owner references")]
+    Stale,
 }
 
 struct Collector {
@@ -330,6 +337,29 @@ impl Collector {
             dependent_step(&node, &owners)
         };
         let api = self.api(&kind, node.namespace.as_deref());
+        // Before deleting a dependent or dropping its references, read it
+        // live as upstream's attemptToDelete does: an owner added just
+        // now may not have reached the graph yet. A stale graph retries
+        // once its watch has caught up.
+        if matches!(step, Step::Delete(_) | Step::RemoveOwnerRefs(_)) {
+            let live = match api.get_opt(&node.name).await {
+                Ok(Some(o)) => o,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let uids = |refs: &[OwnerReference]| {
+                let mut v: Vec<String> = refs.iter().map(|r| r.uid.clone()).collect();
+                v.sort();
+                v
+            };
+            let live_refs = live.metadata.owner_references.clone().unwrap_or_default();
+            if live.metadata.uid.as_deref() != Some(node.uid.as_str())
+                || uids(&live_refs) != uids(&node.owners)
+            {
+                tracing::debug!(object = %node.name, "graph behind the object's owners; retrying");
+                return Err(Error::Stale);
+            }
+        }
         match step {
             Step::Nothing => {}
             Step::RemoveOwnerRefs(uids) => {
@@ -501,10 +531,13 @@ async fn watch_kind(collector: Arc<Collector>, index: usize, kind: Kind) {
 }
 
 /// Runs the garbage collector until cancelled.
-pub async fn run(client: Client) {
+pub async fn run(client: Client, queue: Arc<crate::metrics::Queue>) {
     let collector = Arc::new(Collector {
         client: client.clone(),
-        graph: Mutex::default(),
+        graph: Mutex::new(Graph {
+            metrics: Some(queue.clone()),
+            ..Default::default()
+        }),
         wake: Notify::new(),
     });
     let discoverer = {
@@ -553,8 +586,13 @@ pub async fn run(client: Client) {
                     collector.wake.notified().await;
                     continue;
                 };
-                if let Err(e) = collector.process(&uid).await {
-                    tracing::warn!(uid, error = %e, "garbage collection failed; retrying");
+                let started = queue.start(&uid);
+                let result = collector.process(&uid).await;
+                queue.done(started, result.is_ok());
+                if let Err(e) = result {
+                    if !matches!(e, Error::Stale) {
+                        tracing::warn!(uid, error = %e, "garbage collection failed; retrying");
+                    }
                     let c = collector.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -8,15 +8,20 @@ use futures::future::BoxFuture;
 
 pub mod deployment;
 pub mod endpoints;
+pub mod events;
 pub mod garbagecollector;
 pub mod informer;
 pub mod leader;
+pub mod metrics;
+pub mod mirroring;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod podgc;
 pub mod podutil;
 pub mod replicaset;
 pub mod rootcacert;
 pub mod serviceaccount;
+pub mod tainteviction;
 
 /// A controller known to [`run`]: its canonical upstream name and aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,8 +94,27 @@ pub const PODGC_CONTROLLER: ControllerName = ControllerName {
     aliases: &["podgc"],
 };
 
+/// The node lifecycle controller (conditions Unknown, node taints).
+pub const NODE_LIFECYCLE_CONTROLLER: ControllerName = ControllerName {
+    name: "node-lifecycle-controller",
+    aliases: &["nodelifecycle"],
+};
+/// The taint eviction controller (pods on NoExecute-tainted nodes).
+pub const TAINT_EVICTION_CONTROLLER: ControllerName = ControllerName {
+    name: "taint-eviction-controller",
+    aliases: &[],
+};
+/// The EndpointSlice mirroring controller (selector-less services).
+pub const ENDPOINTSLICE_MIRRORING_CONTROLLER: ControllerName = ControllerName {
+    name: "endpointslice-mirroring-controller",
+    aliases: &["endpointslicemirroring"],
+};
+
 /// All controllers in this crate.
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    NODE_LIFECYCLE_CONTROLLER,
+    TAINT_EVICTION_CONTROLLER,
+    ENDPOINTSLICE_MIRRORING_CONTROLLER,
     PODGC_CONTROLLER,
     ENDPOINTS_CONTROLLER,
     ENDPOINTSLICE_CONTROLLER,
@@ -120,6 +144,11 @@ pub struct Options {
     pub concurrent_deployment_syncs: u16,
     /// `--concurrent-rc-syncs` (upstream default 5).
     pub concurrent_rc_syncs: u16,
+    /// `--node-monitor-period`, `--node-monitor-grace-period`,
+    /// `--node-startup-grace-period`.
+    pub node_lifecycle: nodelifecycle::Settings,
+    /// Where the controllers count their work (served on `/metrics`).
+    pub metrics: metrics::Registry,
 }
 
 /// Checks that every entry of `--controllers` names a known controller.
@@ -175,14 +204,28 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
             controller = NAMESPACE_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(namespace::run(client.clone(), informers.clone()).boxed());
+        tasks.push(
+            namespace::run(
+                client.clone(),
+                informers.clone(),
+                opts.metrics.queue("namespace"),
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&SERVICEACCOUNT_CONTROLLER, &opts.controllers) {
         tracing::info!(
             controller = SERVICEACCOUNT_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(serviceaccount::run(client.clone(), informers.clone()).boxed());
+        tasks.push(
+            serviceaccount::run(
+                client.clone(),
+                informers.clone(),
+                opts.metrics.queue("serviceaccount"),
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&ROOT_CA_PUBLISHER_CONTROLLER, &opts.controllers) {
         tracing::info!(
@@ -190,7 +233,13 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
             "starting controller"
         );
         tasks.push(
-            rootcacert::run(client.clone(), informers.clone(), opts.root_ca_pem.clone()).boxed(),
+            rootcacert::run(
+                client.clone(),
+                informers.clone(),
+                opts.root_ca_pem.clone(),
+                opts.metrics.queue("root_ca_cert_publisher"),
+            )
+            .boxed(),
         );
     }
     if is_enabled(&GARBAGE_COLLECTOR_CONTROLLER, &opts.controllers) {
@@ -198,21 +247,43 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
             controller = GARBAGE_COLLECTOR_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(garbagecollector::run(client.clone()).boxed());
+        tasks.push(
+            garbagecollector::run(
+                client.clone(),
+                opts.metrics.queue("garbage_collector_attempt_to_delete"),
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&ENDPOINTS_CONTROLLER, &opts.controllers) {
         tracing::info!(
             controller = ENDPOINTS_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(endpoints::run(client.clone(), informers.clone(), false).boxed());
+        tasks.push(
+            endpoints::run(
+                client.clone(),
+                informers.clone(),
+                false,
+                opts.metrics.queue("endpoint"),
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&ENDPOINTSLICE_CONTROLLER, &opts.controllers) {
         tracing::info!(
             controller = ENDPOINTSLICE_CONTROLLER.name,
             "starting controller"
         );
-        tasks.push(endpoints::run(client.clone(), informers.clone(), true).boxed());
+        tasks.push(
+            endpoints::run(
+                client.clone(),
+                informers.clone(),
+                true,
+                opts.metrics.queue("endpoint_slice"),
+            )
+            .boxed(),
+        );
     }
     if is_enabled(&PODGC_CONTROLLER, &opts.controllers) {
         tracing::info!(controller = PODGC_CONTROLLER.name, "starting controller");
@@ -235,6 +306,7 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
                 client.clone(),
                 informers.clone(),
                 opts.concurrent_deployment_syncs.max(1),
+                opts.metrics.queue("deployment"),
             )
             .boxed(),
         );
@@ -249,6 +321,7 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
                 client.clone(),
                 informers.clone(),
                 opts.concurrent_replicaset_syncs.max(1),
+                opts.metrics.queue("replicaset"),
             )
             .boxed(),
         );
@@ -263,6 +336,50 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
                 client.clone(),
                 informers.clone(),
                 opts.concurrent_rc_syncs.max(1),
+                opts.metrics.queue("replicationmanager"),
+            )
+            .boxed(),
+        );
+    }
+    if is_enabled(&NODE_LIFECYCLE_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = NODE_LIFECYCLE_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            nodelifecycle::run(
+                client.clone(),
+                informers.clone(),
+                opts.node_lifecycle,
+                opts.metrics.queue("node_lifecycle_controller"),
+            )
+            .boxed(),
+        );
+    }
+    if is_enabled(&TAINT_EVICTION_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = TAINT_EVICTION_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            tainteviction::run(
+                client.clone(),
+                informers.clone(),
+                opts.metrics.queue("noexec_taint_pod"),
+            )
+            .boxed(),
+        );
+    }
+    if is_enabled(&ENDPOINTSLICE_MIRRORING_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = ENDPOINTSLICE_MIRRORING_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            mirroring::run(
+                client.clone(),
+                informers.clone(),
+                opts.metrics.queue("endpoint_slice_mirroring"),
             )
             .boxed(),
         );

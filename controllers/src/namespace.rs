@@ -432,12 +432,22 @@ fn error_policy(ns: Arc<Namespace>, err: &Error, _ctx: Arc<Ctx>) -> Action {
 }
 
 /// Runs the namespace controller until cancelled.
-pub async fn run(client: Client, informers: crate::informer::Informers) {
+pub async fn run(
+    client: Client,
+    informers: crate::informer::Informers,
+    queue: Arc<crate::metrics::Queue>,
+) {
     // The namespaces come from the process's shared watch.
     let (namespaces, changes) = informers.subscribe::<Namespace>();
     informers.synced().await;
+    let q = queue.clone();
+    let changes = changes.inspect(move |n| q.add(&crate::metrics::key(n.as_ref())));
     Controller::for_shared_stream(changes, namespaces)
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
+        .run(
+            crate::metrics::instrument(queue, reconcile),
+            error_policy,
+            Arc::new(Ctx { client }),
+        )
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(namespace = %obj.name, "namespace synced"),

@@ -527,7 +527,12 @@ fn error_policy<K: ReplicaKind>(owner: Arc<K>, err: &Error, _ctx: Arc<Ctx>) -> A
 
 /// Runs the controller for `K` (ReplicaSet or ReplicationController) with
 /// `concurrency` parallel syncs until cancelled.
-pub async fn run<K: ReplicaKind>(client: Client, informers: Informers, concurrency: u16) {
+pub async fn run<K: ReplicaKind>(
+    client: Client,
+    informers: Informers,
+    concurrency: u16,
+    queue: Arc<crate::metrics::Queue>,
+) {
     let (owners, owner_changes) = informers.subscribe::<K>();
     let (pods, pod_changes) = informers.subscribe::<Pod>();
     informers.synced().await;
@@ -537,12 +542,20 @@ pub async fn run<K: ReplicaKind>(client: Client, informers: Informers, concurren
         expectations: Expectations::default(),
     });
     let mapper_owners = owners.clone();
+    let (q1, q2) = (queue.clone(), queue.clone());
+    let owner_changes = owner_changes.inspect(move |o| q1.add(&crate::metrics::key(o.as_ref())));
     Controller::for_shared_stream(owner_changes, owners)
         .watches_shared_stream(pod_changes, move |pod: Arc<Pod>| {
-            owners_of_pod(&pod, &mapper_owners)
+            let refs = owners_of_pod(&pod, &mapper_owners);
+            refs.iter().for_each(|r| q2.add_ref(r));
+            refs
         })
         .with_config(Config::default().concurrency(concurrency))
-        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .run(
+            crate::metrics::instrument(queue, reconcile::<K>),
+            error_policy::<K>,
+            ctx,
+        )
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(controller = K::CONTROLLER, error = %e, "controller event");

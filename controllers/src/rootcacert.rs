@@ -133,20 +133,31 @@ fn map_config_map(cm: ConfigMap) -> Option<ObjectRef<Namespace>> {
 }
 
 /// Runs the root CA publisher until cancelled.
-pub async fn run(client: Client, informers: crate::informer::Informers, root_ca_pem: String) {
+pub async fn run(
+    client: Client,
+    informers: crate::informer::Informers,
+    root_ca_pem: String,
+    queue: Arc<crate::metrics::Queue>,
+) {
     // The namespaces come from the process's shared watch.
     let (namespaces, changes) = informers.subscribe::<Namespace>();
     informers.synced().await;
     let cms: Api<ConfigMap> = Api::all(client.clone());
+    let (q1, q2) = (queue.clone(), queue.clone());
+    let changes = changes.inspect(move |n| q1.add(&crate::metrics::key(n.as_ref())));
     Controller::for_shared_stream(changes, namespaces)
         .watches(
             cms,
             // Only the published ConfigMaps, not every ConfigMap in the cluster.
             watcher::Config::default().fields(&format!("metadata.name={ROOT_CA_CONFIGMAP}")),
-            map_config_map,
+            move |cm| {
+                let r = map_config_map(cm);
+                r.iter().for_each(|r| q2.add_ref(r));
+                r
+            },
         )
         .run(
-            reconcile,
+            crate::metrics::instrument(queue, reconcile),
             error_policy,
             Arc::new(Ctx {
                 client,

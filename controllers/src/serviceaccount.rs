@@ -97,18 +97,32 @@ fn map_service_account(sa: ServiceAccount) -> Option<ObjectRef<Namespace>> {
 }
 
 /// Runs the service account controller until cancelled.
-pub async fn run(client: Client, informers: crate::informer::Informers) {
+pub async fn run(
+    client: Client,
+    informers: crate::informer::Informers,
+    queue: Arc<crate::metrics::Queue>,
+) {
     // The namespaces come from the process's shared watch.
     let (namespaces, changes) = informers.subscribe::<Namespace>();
     informers.synced().await;
     let sas: Api<ServiceAccount> = Api::all(client.clone());
+    let (q1, q2) = (queue.clone(), queue.clone());
+    let changes = changes.inspect(move |n| q1.add(&crate::metrics::key(n.as_ref())));
     Controller::for_shared_stream(changes, namespaces)
         .watches(
             sas,
             watcher::Config::default().fields(&format!("metadata.name={DEFAULT_SERVICE_ACCOUNT}")),
-            map_service_account,
+            move |sa| {
+                let r = map_service_account(sa);
+                r.iter().for_each(|r| q2.add_ref(r));
+                r
+            },
         )
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
+        .run(
+            crate::metrics::instrument(queue, reconcile),
+            error_policy,
+            Arc::new(Ctx { client }),
+        )
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(namespace = %obj.name, "synced service accounts"),
