@@ -146,7 +146,26 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
     let keep = keep_renewing(&leases, "alive");
     let ns = test_namespace(&client, "nodelifecycle").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    bound_pod(&pods, "intolerant", "lost", json!([])).await;
+    // Pods get DefaultTolerationSeconds' 300 s tolerations unless they
+    // tolerate the taints themselves: these tolerate unreachable for 0 s.
+    bound_pod(
+        &pods,
+        "intolerant",
+        "lost",
+        json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                "effect": "NoExecute", "tolerationSeconds": 0}]),
+    )
+    .await;
+    bound_pod(&pods, "defaulted", "lost", json!([])).await;
+    let defaulted = pods.get("defaulted").await.unwrap();
+    let tolerations = serde_json::to_value(defaulted.spec.unwrap().tolerations).unwrap();
+    assert_eq!(
+        tolerations,
+        json!([
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        ])
+    );
     bound_pod(
         &pods,
         "tolerates-briefly",
@@ -162,7 +181,14 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
         json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]),
     )
     .await;
-    bound_pod(&pods, "on-alive", "alive", json!([])).await;
+    bound_pod(
+        &pods,
+        "on-alive",
+        "alive",
+        json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                "effect": "NoExecute", "tolerationSeconds": 0}]),
+    )
+    .await;
 
     // The lost node goes Unknown with upstream's reason and message.
     let lost = eventually("the lost node Unknown and tainted", || async {
@@ -190,7 +216,7 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
         ]
     );
 
-    // Pods that do not tolerate the taint go at once, with upstream's
+    // Pods that tolerate the taint for 0 s go at once, with upstream's
     // DisruptionTarget condition; tolerationSeconds delays the eviction.
     eventually("the intolerant pod evicted", || async {
         evicted(&pods, "intolerant").await.then_some(())
@@ -200,6 +226,8 @@ async fn lost_node_is_tainted_and_its_pods_evicted() {
         evicted(&pods, "tolerates-briefly").await.then_some(())
     })
     .await;
+    // The defaulted pod waits out its 300 s.
+    assert!(!evicted(&pods, "defaulted").await);
     if let Some(p) = pods.get_opt("intolerant").await.unwrap() {
         let c = p.status.unwrap().conditions.unwrap_or_default();
         assert!(

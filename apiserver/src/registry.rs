@@ -286,6 +286,7 @@ impl Registry {
         if let Some(manager) = w.manager {
             crate::fieldmanager::track_update(r, None, &mut obj, manager, "")?;
         }
+        crate::strategy::admit_create(r, &mut obj);
         if let Some(ns) = namespace.filter(|_| r.namespaced) {
             self.check_namespace(r, ns).await?;
         }
