@@ -70,12 +70,25 @@ async fn server_side_apply_conflicts_force_and_ownership() {
     // Another manager changes a field the applier owns; the applier's next
     // apply conflicts, naming the manager and the field.
     c.kubectl_ok(&["scale", "deploy", "web", "--replicas=3"]);
+    let d = json(&c, &["get", "deploy", "web", "--show-managed-fields"]);
+    let scaled = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subresource"] == "scale")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(scaled["operation"], "Update", "{}", d["metadata"]);
+    assert!(
+        scaled["fieldsV1"]["f:spec"]["f:replicas"].is_object(),
+        "{scaled}"
+    );
     let out = c.kubectl_with_input(&["apply", "--server-side", "-f", "-"], Some(DEPLOYMENT));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "Apply failed with 1 conflict: conflict with \"kubectl\" using apps/v1: .spec.replicas"
+            "Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\" using apps/v1: .spec.replicas"
         ),
         "{err}"
     );

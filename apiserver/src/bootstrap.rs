@@ -43,6 +43,7 @@ async fn ensure(
             crate::registry::Write {
                 dry_run: false,
                 manager: Some("kube-apiserver"),
+                record_as: None,
             },
         )
         .await

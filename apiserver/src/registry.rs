@@ -21,6 +21,9 @@ use crate::status::{ApiError, FieldError};
 pub struct Write<'a> {
     pub dry_run: bool,
     pub manager: Option<&'a str>,
+    /// The subresource the write is recorded under when it is not the one
+    /// written (`scale` writes the main resource).
+    pub record_as: Option<&'a str>,
 }
 
 /// What the registry needs to know of a resource.
@@ -540,7 +543,7 @@ impl Registry {
             crate::strategy::validate_update(r, &new, &old)?;
         }
         if let Some(manager) = w.manager {
-            let sub = subresource.unwrap_or_default();
+            let sub = w.record_as.or(subresource).unwrap_or_default();
             crate::fieldmanager::track_update(r, Some(&old), &mut new, manager, sub)?;
         }
         // Unchanged: no write, as upstream (compared without the

@@ -309,6 +309,7 @@ impl ApiServer {
                 let w = Write {
                     dry_run,
                     manager: Some(&manager),
+                    record_as: None,
                 };
                 let obj = self.registry.create(&r, ns, body, w).await?;
                 Ok(with_warnings(
@@ -324,6 +325,7 @@ impl ApiServer {
                 let w = Write {
                     dry_run,
                     manager: Some(&manager),
+                    record_as: None,
                 };
                 let obj = self.registry.update(&r, ns, name, body, sub, w).await?;
                 Ok(with_warnings(
@@ -370,6 +372,7 @@ impl ApiServer {
                 let w = Write {
                     dry_run,
                     manager: Some(&manager),
+                    record_as: None,
                 };
                 let (obj, warnings, created) = self
                     .patch(&r, ns, name, kind, patch, sub, w, force, validation)
@@ -481,6 +484,7 @@ impl ApiServer {
                     Write {
                         dry_run,
                         manager: None,
+                        record_as: None,
                     },
                 )
                 .await
@@ -516,6 +520,7 @@ impl ApiServer {
         let dry_run = Write {
             dry_run,
             manager: Some(&manager),
+            record_as: Some("scale"),
         };
         let scale = match info.verb {
             "get" => crate::scale::to_scale(&self.registry.get(r, ns, name).await?),
@@ -654,6 +659,7 @@ impl ApiServer {
         let applied = Write {
             dry_run: w.dry_run,
             manager: None,
+            record_as: None,
         };
         match current {
             None => {

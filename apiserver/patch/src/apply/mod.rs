@@ -253,6 +253,7 @@ pub fn decode(obj: &Value) -> Result<Option<Vec<Entry>>, String> {
 /// upstream's order (applies first, then by time, manager, version).
 pub fn encode(obj: &mut Value, mut entries: Vec<Entry>) {
     entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries);
     entries.sort_by(|a, b| {
         (
             a.operation,
@@ -280,6 +281,44 @@ pub fn encode(obj: &mut Value, mut entries: Vec<Entry>) {
             Value::Array(entries.iter().map(Entry::to_json).collect()),
         );
     }
+}
+
+/// Upstream keeps at most this many `Update` managers per object.
+const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// Over the cap, the oldest updates are merged into one `ancient-changes`
+/// entry (as upstream's cap manager does), so objects written by many
+/// managers keep bounded `managedFields`.
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    let updates = entries
+        .iter()
+        .filter(|e| e.operation == Operation::Update)
+        .count();
+    if updates <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    let (mut old, rest): (Vec<Entry>, Vec<Entry>) = std::mem::take(entries)
+        .into_iter()
+        .partition(|e| e.operation == Operation::Update);
+    *entries = rest;
+    // Oldest first (entries without a time are oldest).
+    old.sort_by(|a, b| a.time.cmp(&b.time));
+    let keep = old.split_off(updates - MAX_UPDATE_MANAGERS + 1);
+    let mut bucket = Entry {
+        manager: "ancient-changes".into(),
+        operation: Operation::Update,
+        api_version: String::new(),
+        time: None,
+        subresource: String::new(),
+        fields: Set::new(),
+    };
+    for e in old {
+        bucket.fields.union_with(&e.fields);
+        bucket.api_version = e.api_version;
+        bucket.time = e.time;
+    }
+    entries.push(bucket);
+    entries.extend(keep);
 }
 
 /// Whether a request's `managedFields` is `[{}]`: "reset to nothing".

@@ -442,3 +442,30 @@ fn tolerations_are_atomic() {
         json!([{"key": "b", "operator": "Exists"}])
     );
 }
+
+#[test]
+fn update_managers_are_capped_at_ten() {
+    let mut obj = deployment(1, "nginx");
+    update(&kind(), None, &mut obj, &writer("creator")).unwrap();
+    for i in 0..12 {
+        let mut next = obj.clone();
+        next["metadata"]["labels"][format!("l{i}")] = json!("x");
+        let name = format!("m{i:02}");
+        let now = format!("2026-01-01T00:00:{i:02}Z");
+        let w = Writer {
+            manager: &name,
+            api_version: "apps/v1",
+            subresource: "",
+            now: &now,
+        };
+        update(&kind(), Some(&obj), &mut next, &w).unwrap();
+        obj = next;
+    }
+    let m = managers(&obj);
+    assert_eq!(m.len(), 10, "{m:?}");
+    assert_eq!(m[0], ("ancient-changes".to_string(), "Update".to_string()));
+    // The merged bucket owns what its managers owned.
+    assert!(owns(&obj, "ancient-changes", ".spec.replicas"));
+    assert!(owns(&obj, "ancient-changes", ".metadata.labels.l0"));
+    assert!(owns(&obj, "m11", ".metadata.labels.l11"));
+}
