@@ -384,3 +384,30 @@ async fn standalone_kubelet_runs_its_pods() {
             .starts_with("10.244.7.")
     );
 }
+
+#[tokio::test]
+async fn a_status_changed_by_others_is_reposted() {
+    // The node lifecycle controller marks a node Unknown when it misses
+    // heartbeats; the kubelet, alive again, posts Ready within its status
+    // update period (10 s), not its 5-minute report period.
+    let cluster = Cluster::up_with_args(&["--simulated-nodes", "1"]).await;
+    let client = cluster.client().await;
+    ready_node(&client, "sim-node-0").await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let unknown = json!({"status": {"conditions": [{"type": "Ready", "status": "Unknown",
+        "reason": "NodeStatusUnknown", "message": "Kubelet stopped posting node status."}]}});
+    nodes
+        .patch_status(
+            "sim-node-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(unknown),
+        )
+        .await
+        .unwrap();
+    let n = json_of(&nodes.get("sim-node-0").await.unwrap());
+    assert_eq!(
+        condition(&n, "/status/conditions", "Ready").unwrap()["status"],
+        "Unknown"
+    );
+    ready_node(&client, "sim-node-0").await;
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 
 pub use node::NodeConfig;
 pub use runtime::{Runtime, Simulated};
@@ -27,6 +27,10 @@ pub const KUBELET_VERSION: &str = "v1.36.0";
 /// Upstream's nodeStatusReportFrequency: status is written at least this
 /// often; the Ready heartbeat in between is the Lease.
 pub const NODE_STATUS_REPORT_FREQUENCY: Duration = Duration::from_secs(300);
+/// How often the kubelet checks its status against the Node object
+/// (upstream's nodeStatusUpdateFrequency): a status someone else changed
+/// (the node lifecycle controller's `Unknown`) is re-posted at once.
+pub const NODE_STATUS_UPDATE_FREQUENCY: Duration = Duration::from_secs(10);
 /// Registrations in flight at once.
 const REGISTER_CONCURRENCY: usize = 32;
 
@@ -57,14 +61,39 @@ async fn register(api: &Api<Node>, cfg: &NodeConfig, version: &str) -> node::Reg
     }
 }
 
-/// Writes every node's status each report period.
+/// Writes every node's status each report period, and sooner the status of
+/// nodes whose Ready condition is not what this kubelet reports.
 async fn report_status(api: Api<Node>, nodes: Vec<NodeConfig>) {
-    let mut tick = tokio::time::interval(NODE_STATUS_REPORT_FREQUENCY);
+    let mut tick = tokio::time::interval(NODE_STATUS_UPDATE_FREQUENCY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // registration just wrote it
+    let mut last_full = tokio::time::Instant::now();
     loop {
         tick.tick().await;
-        futures::stream::iter(nodes.iter())
+        let due: Vec<&NodeConfig> = if last_full.elapsed() >= NODE_STATUS_REPORT_FREQUENCY {
+            last_full = tokio::time::Instant::now();
+            nodes.iter().collect()
+        } else {
+            // One list from the watch cache for every node of the process.
+            let mut params = ListParams::default().match_any();
+            if let [only] = nodes.as_slice() {
+                params = params.fields(&format!("metadata.name={}", only.name));
+            }
+            let stale = match api.list(&params).await {
+                Ok(list) => list
+                    .items
+                    .iter()
+                    .filter(|n| !node::reports_ready(n))
+                    .filter_map(|n| n.metadata.name.clone())
+                    .collect::<std::collections::HashSet<_>>(),
+                Err(e) => {
+                    tracing::debug!("listing nodes: {e}");
+                    continue;
+                }
+            };
+            nodes.iter().filter(|n| stale.contains(&n.name)).collect()
+        };
+        futures::stream::iter(due)
             .for_each_concurrent(REGISTER_CONCURRENCY, |cfg| {
                 let api = api.clone();
                 async move {

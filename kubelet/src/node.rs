@@ -206,6 +206,14 @@ pub async fn register(
     })
 }
 
+/// Whether the Node object says Ready=True, as this kubelet reports.
+pub fn reports_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// The periodic status report: fresh heartbeats on every condition.
 pub async fn report(api: &Api<Node>, cfg: &NodeConfig) -> anyhow::Result<()> {
     let node = api.get_status(&cfg.name).await?;
