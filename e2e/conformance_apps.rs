@@ -1,0 +1,390 @@
+//! Ports of upstream's sig-apps conformance tests (test/e2e/apps/
+//! replica_set.go, rc.go, deployment.go) not covered in `controllers_*`:
+//! the scale and status subresources, collections, and old ReplicaSet
+//! cleanup. No kubelet runs: pods become ready through `pods/status`.
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use crate::conformance_util::{obj, test_namespace};
+use crate::controllers_util::{active_pods, eventually, mark_all_ready};
+use crate::harness::Cluster;
+
+fn template(label: &str) -> serde_json::Value {
+    json!({
+        "metadata": {"labels": {"name": label}},
+        "spec": {"containers": [{"name": "httpd", "image": "busybox"}]},
+    })
+}
+
+fn replicaset(name: &str, label: &str, replicas: i32) -> ReplicaSet {
+    obj(json!({
+        "metadata": {"name": name, "labels": {"name": label}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"name": label}},
+            "template": template(label),
+        },
+    }))
+}
+
+/// Marks pods ready until `ready` reports the expected count.
+async fn ready_until<F, Fut>(pods: &Api<Pod>, selector: &str, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(what, || {
+        let fut = done();
+        async move {
+            mark_all_ready(pods, selector).await;
+            fut.await.then_some(())
+        }
+    })
+    .await;
+}
+
+// [sig-apps] ReplicaSet Replicaset should have a working scale subresource
+// [Conformance]
+#[tokio::test]
+async fn replicaset_should_have_a_working_scale_subresource() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "replicaset").await;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    rss.create(
+        &PostParams::default(),
+        &replicaset("test-rs", "sample-pod", 1),
+    )
+    .await
+    .unwrap();
+    ready_until(&pods, "name=sample-pod", "1 ready replica", || async {
+        rss.get("test-rs")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+    })
+    .await;
+    let mut scale = rss.get_scale("test-rs").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(scale.status.as_ref().unwrap().replicas, 1);
+    scale.spec.as_mut().unwrap().replicas = Some(2);
+    rss.replace_scale("test-rs", &PostParams::default(), &scale)
+        .await
+        .unwrap();
+    assert_eq!(
+        rss.get("test-rs").await.unwrap().spec.unwrap().replicas,
+        Some(2)
+    );
+    rss.patch_scale(
+        "test-rs",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rss.get("test-rs").await.unwrap().spec.unwrap().replicas,
+        Some(4)
+    );
+    eventually("4 pods", || async {
+        (active_pods(&pods, "name=sample-pod").await.len() == 4).then_some(())
+    })
+    .await;
+}
+
+// [sig-apps] ReplicationController should get and update a
+// ReplicationController scale [Conformance]
+#[tokio::test]
+async fn replicationcontroller_should_get_and_update_a_scale() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "rc").await;
+    let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    rcs.create(
+        &PostParams::default(),
+        &obj(json!({
+            "metadata": {"name": "e2e-rc"},
+            "spec": {"replicas": 1, "selector": {"name": "e2e-rc"}, "template": template("e2e-rc")},
+        })),
+    )
+    .await
+    .unwrap();
+    ready_until(&pods, "name=e2e-rc", "1 ready replica", || async {
+        rcs.get("e2e-rc")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+    })
+    .await;
+    let scale = rcs.get_scale("e2e-rc").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(
+        scale.status.as_ref().unwrap().selector.as_deref(),
+        Some("name=e2e-rc")
+    );
+    rcs.patch_scale(
+        "e2e-rc",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
+    ready_until(&pods, "name=e2e-rc", "2 ready replicas", || async {
+        rcs.get("e2e-rc")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(2))
+    })
+    .await;
+    assert_eq!(active_pods(&pods, "name=e2e-rc").await.len(), 2);
+}
+
+// [sig-apps] Deployment Deployment should have a working scale subresource
+// [Conformance]
+#[tokio::test]
+async fn deployment_should_have_a_working_scale_subresource() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "test-new-deployment"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"name": "httpd"}},
+                    "template": template("httpd"),
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    ready_until(&pods, "name=httpd", "1 available replica", || async {
+        deploys
+            .get("test-new-deployment")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.available_replicas == Some(1))
+    })
+    .await;
+    let mut scale = deploys.get_scale("test-new-deployment").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(
+        scale.status.as_ref().unwrap().selector.as_deref(),
+        Some("name=httpd")
+    );
+    scale.spec.as_mut().unwrap().replicas = Some(2);
+    deploys
+        .replace_scale("test-new-deployment", &PostParams::default(), &scale)
+        .await
+        .unwrap();
+    assert_eq!(
+        deploys
+            .get("test-new-deployment")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(2)
+    );
+    deploys
+        .patch_scale(
+            "test-new-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deploys
+            .get("test-new-deployment")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(4)
+    );
+    ready_until(&pods, "name=httpd", "4 available replicas", || async {
+        deploys
+            .get("test-new-deployment")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.available_replicas == Some(4))
+    })
+    .await;
+}
+
+// [sig-apps] Deployment deployment should delete old replica sets
+// [Conformance]: a Deployment adopts a matching ReplicaSet as its old one
+// and, with revisionHistoryLimit 0, deletes it once scaled down.
+#[tokio::test]
+async fn deployment_should_delete_old_replica_sets() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    rss.create(
+        &PostParams::default(),
+        &replicaset("test-cleanup-controller", "cleanup-pod", 1),
+    )
+    .await
+    .unwrap();
+    ready_until(&pods, "name=cleanup-pod", "old pods ready", || async {
+        rss.get("test-cleanup-controller")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+    })
+    .await;
+    let mut tpl = template("cleanup-pod");
+    tpl["spec"]["containers"][0]["name"] = json!("agnhost");
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "test-cleanup-deployment"},
+                "spec": {
+                    "replicas": 1,
+                    "revisionHistoryLimit": 0,
+                    "selector": {"matchLabels": {"name": "cleanup-pod"}},
+                    "template": tpl,
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    ready_until(
+        &pods,
+        "name=cleanup-pod",
+        "the old ReplicaSet deleted and one new one available",
+        || async {
+            let l = rss.list(&ListParams::default()).await.unwrap().items;
+            let d = deploys.get("test-cleanup-deployment").await.unwrap();
+            l.len() == 1
+                && l[0].metadata.name.as_deref() != Some("test-cleanup-controller")
+                && d.status.is_some_and(|s| s.available_replicas == Some(1))
+        },
+    )
+    .await;
+}
+
+// [sig-apps] ReplicaSet should list and delete a collection of ReplicaSets
+// [Conformance]
+#[tokio::test]
+async fn replicaset_should_list_and_delete_a_collection_of_replicasets() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "replicaset").await;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let all: Api<ReplicaSet> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let mut r = replicaset("test-rs", "sample-pod", 1);
+    r.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("e2e".into(), "e2e-rs".into());
+    rss.create(&PostParams::default(), &r).await.unwrap();
+    ready_until(&pods, "name=sample-pod", "1 ready replica", || async {
+        rss.get("test-rs")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+    })
+    .await;
+    let sel = ListParams::default().labels("e2e=e2e-rs");
+    let listed = all.list(&sel).await.unwrap().items;
+    assert_eq!(listed.len(), 1, "listed in all namespaces");
+    rss.delete_collection(&DeleteParams::default(), &sel)
+        .await
+        .unwrap();
+    eventually("the collection deleted", || async {
+        rss.list(&sel).await.unwrap().items.is_empty().then_some(())
+    })
+    .await;
+    // Background propagation: the garbage collector takes the pods.
+    eventually("its pods collected", || async {
+        active_pods(&pods, "name=sample-pod")
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
+
+// [sig-apps] ReplicaSet should validate Replicaset Status endpoints
+// [Conformance]
+#[tokio::test]
+async fn replicaset_should_validate_replicaset_status_endpoints() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "replicaset").await;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    rss.create(
+        &PostParams::default(),
+        &replicaset("test-rs", "sample-pod", 1),
+    )
+    .await
+    .unwrap();
+    ready_until(&pods, "name=sample-pod", "1 ready replica", || async {
+        rss.get("test-rs")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+    })
+    .await;
+    let got = rss.get_status("test-rs").await.unwrap();
+    assert_eq!(got.status.as_ref().unwrap().replicas, 1);
+    // Update the status with a condition; retry on conflicts with the
+    // controller's own status writes, as upstream's RetryOnConflict.
+    eventually("status updated", || async {
+        let mut cur = rss.get_status("test-rs").await.unwrap();
+        let st = cur.status.as_mut().unwrap();
+        st.conditions.get_or_insert_with(Vec::new).push(obj(json!({
+            "type": "StatusUpdate", "status": "True",
+            "reason": "E2E", "message": "Set from e2e test",
+        })));
+        rss.replace_status("test-rs", &PostParams::default(), &cur)
+            .await
+            .ok()
+    })
+    .await;
+    let has = |rs: &ReplicaSet, t: &str| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == t))
+    };
+    assert!(has(&rss.get("test-rs").await.unwrap(), "StatusUpdate"));
+    rss.patch_status(
+        "test-rs",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"conditions": [{
+            "type": "StatusPatched", "status": "True",
+        }]}})),
+    )
+    .await
+    .unwrap();
+    assert!(has(&rss.get("test-rs").await.unwrap(), "StatusPatched"));
+}
