@@ -388,3 +388,241 @@ async fn replicaset_should_validate_replicaset_status_endpoints() {
     .unwrap();
     assert!(has(&rss.get("test-rs").await.unwrap(), "StatusPatched"));
 }
+
+fn image(p: &Pod) -> &str {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or_default()
+}
+
+/// Marks ready the active pods matching `selector` whose image is `image`
+/// (a kubelet that can pull only that image).
+async fn mark_ready_with_image(pods: &Api<Pod>, selector: &str, img: &str) {
+    for p in active_pods(pods, selector).await {
+        if image(&p) == img && !is_ready(&p) {
+            crate::controllers_util::mark_ready(
+                pods,
+                p.metadata.name.as_deref().unwrap_or_default(),
+            )
+            .await;
+        }
+    }
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn rs_replicas(l: &[ReplicaSet], img: &str) -> Option<(i32, i32)> {
+    let rs = l.iter().find(|rs| {
+        rs.spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.as_deref())
+            == Some(img)
+    })?;
+    Some((
+        rs.spec.as_ref()?.replicas?,
+        rs.status.as_ref()?.available_replicas.unwrap_or(0),
+    ))
+}
+
+// [sig-apps] Deployment deployment should support proportional scaling
+// [Conformance]: scaling a Deployment in the middle of a rollout spreads the
+// new replicas over its ReplicaSets in proportion to their sizes.
+#[tokio::test]
+async fn deployment_should_support_proportional_scaling() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "webserver-deployment"},
+                "spec": {
+                    "replicas": 10,
+                    "selector": {"matchLabels": {"name": "httpd"}},
+                    "strategy": {"type": "RollingUpdate",
+                        "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}},
+                    "template": template("httpd"),
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    eventually("10 available", || async {
+        mark_ready_with_image(&pods, "name=httpd", "busybox").await;
+        let d = deploys.get("webserver-deployment").await.unwrap();
+        d.status
+            .is_some_and(|s| s.available_replicas == Some(10) && s.updated_replicas == Some(10))
+            .then_some(())
+    })
+    .await;
+    // An image that never runs: the new ReplicaSet's pods stay unready.
+    deploys
+        .patch(
+            "webserver-deployment",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "httpd", "image": "webserver:404"}]}}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the rollout stuck at 8 old + 5 new", || async {
+        mark_ready_with_image(&pods, "name=httpd", "busybox").await;
+        let l = rss.list(&ListParams::default()).await.unwrap().items;
+        (rs_replicas(&l, "busybox") == Some((8, 8)) && rs_replicas(&l, "webserver:404")?.0 == 5)
+            .then_some(())
+    })
+    .await;
+    deploys
+        .patch_scale(
+            "webserver-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 30}})),
+        )
+        .await
+        .unwrap();
+    eventually("20 old + 13 new", || async {
+        mark_ready_with_image(&pods, "name=httpd", "busybox").await;
+        let l = rss.list(&ListParams::default()).await.unwrap().items;
+        (rs_replicas(&l, "busybox")?.0 == 20 && rs_replicas(&l, "webserver:404")?.0 == 13)
+            .then_some(())
+    })
+    .await;
+}
+
+// [sig-apps] Deployment RollingUpdateDeployment should delete old pods and
+// create new ones [Conformance]: a Deployment adopts a ReplicaSet matching
+// its selector, takes the next revision after it, and scales it to 0.
+#[tokio::test]
+async fn deployment_rolling_update_should_delete_old_pods_and_create_new_ones() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let mut old = replicaset("test-rolling-update-controller", "sample-pod", 1);
+    old.metadata.annotations = Some(
+        [(
+            "deployment.kubernetes.io/revision".to_string(),
+            "3546343826724305832".to_string(),
+        )]
+        .into(),
+    );
+    rss.create(&PostParams::default(), &old).await.unwrap();
+    ready_until(&pods, "name=sample-pod", "old pod ready", || async {
+        rss.get("test-rolling-update-controller")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+    })
+    .await;
+    let mut tpl = template("sample-pod");
+    tpl["spec"]["containers"][0] = json!({"name": "agnhost", "image": "agnhost"});
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "test-rolling-update-deployment"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"name": "sample-pod"}},
+                    "strategy": {"type": "RollingUpdate"},
+                    "template": tpl,
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    ready_until(&pods, "name=sample-pod", "the rollout complete", || async {
+        let d = deploys.get("test-rolling-update-deployment").await.unwrap();
+        let l = rss.list(&ListParams::default()).await.unwrap().items;
+        d.status.is_some_and(|s| {
+            s.updated_replicas == Some(1)
+                && s.available_replicas == Some(1)
+                && s.replicas == Some(1)
+        }) && rs_replicas(&l, "busybox").is_some_and(|(spec, _)| spec == 0)
+    })
+    .await;
+    let d = deploys.get("test-rolling-update-deployment").await.unwrap();
+    assert_eq!(
+        d.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
+        "3546343826724305833"
+    );
+    // The old ReplicaSet is adopted and kept (revisionHistoryLimit 10).
+    let old = rss.get("test-rolling-update-controller").await.unwrap();
+    assert!(
+        old.metadata
+            .owner_references
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.controller == Some(true) && r.kind == "Deployment")
+    );
+    let left = active_pods(&pods, "name=sample-pod").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(image(&left[0]), "agnhost");
+}
+
+// [sig-apps] ReplicaSet Replace and Patch tests [Conformance]
+#[tokio::test]
+async fn replicaset_replace_and_patch() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "replicaset").await;
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    rss.create(
+        &PostParams::default(),
+        &replicaset("test-rs", "sample-pod", 1),
+    )
+    .await
+    .unwrap();
+    let ready = |n: i32| {
+        let rss = rss.clone();
+        move || {
+            let rss = rss.clone();
+            async move {
+                rss.get("test-rs")
+                    .await
+                    .unwrap()
+                    .status
+                    .is_some_and(|s| s.ready_replicas == Some(n))
+            }
+        }
+    };
+    ready_until(&pods, "name=sample-pod", "1 ready", ready(1)).await;
+    eventually("replaced", || async {
+        let mut cur = rss.get("test-rs").await.unwrap();
+        cur.spec.as_mut().unwrap().replicas = Some(2);
+        rss.replace("test-rs", &PostParams::default(), &cur)
+            .await
+            .ok()
+    })
+    .await;
+    ready_until(&pods, "name=sample-pod", "2 ready", ready(2)).await;
+    rss.patch(
+        "test-rs",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({"spec": {"replicas": 3, "template": {"spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "httpd", "image": "busybox:2"}]}}}})),
+    )
+    .await
+    .unwrap();
+    ready_until(&pods, "name=sample-pod", "3 ready", ready(3)).await;
+    assert_eq!(active_pods(&pods, "name=sample-pod").await.len(), 3);
+}
