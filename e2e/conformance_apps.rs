@@ -69,13 +69,19 @@ async fn replicaset_should_have_a_working_scale_subresource() {
             .is_some_and(|s| s.ready_replicas == Some(1))
     })
     .await;
-    let mut scale = rss.get_scale("test-rs").await.unwrap();
+    let scale = rss.get_scale("test-rs").await.unwrap();
     assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
     assert_eq!(scale.status.as_ref().unwrap().replicas, 1);
-    scale.spec.as_mut().unwrap().replicas = Some(2);
-    rss.replace_scale("test-rs", &PostParams::default(), &scale)
-        .await
-        .unwrap();
+    // A PUT carries the resourceVersion read: retried on conflicts with
+    // the controller's status writes, as upstream's clients do.
+    eventually("scale replaced", || async {
+        let mut scale = rss.get_scale("test-rs").await.unwrap();
+        scale.spec.as_mut().unwrap().replicas = Some(2);
+        rss.replace_scale("test-rs", &PostParams::default(), &scale)
+            .await
+            .ok()
+    })
+    .await;
     assert_eq!(
         rss.get("test-rs").await.unwrap().spec.unwrap().replicas,
         Some(2)
@@ -179,17 +185,21 @@ async fn deployment_should_have_a_working_scale_subresource() {
             .is_some_and(|s| s.available_replicas == Some(1))
     })
     .await;
-    let mut scale = deploys.get_scale("test-new-deployment").await.unwrap();
+    let scale = deploys.get_scale("test-new-deployment").await.unwrap();
     assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
     assert_eq!(
         scale.status.as_ref().unwrap().selector.as_deref(),
         Some("name=httpd")
     );
-    scale.spec.as_mut().unwrap().replicas = Some(2);
-    deploys
-        .replace_scale("test-new-deployment", &PostParams::default(), &scale)
-        .await
-        .unwrap();
+    eventually("scale replaced", || async {
+        let mut scale = deploys.get_scale("test-new-deployment").await.unwrap();
+        scale.spec.as_mut().unwrap().replicas = Some(2);
+        deploys
+            .replace_scale("test-new-deployment", &PostParams::default(), &scale)
+            .await
+            .ok()
+    })
+    .await;
     assert_eq!(
         deploys
             .get("test-new-deployment")
@@ -625,4 +635,162 @@ async fn replicaset_replace_and_patch() {
     .unwrap();
     ready_until(&pods, "name=sample-pod", "3 ready", ready(3)).await;
     assert_eq!(active_pods(&pods, "name=sample-pod").await.len(), 3);
+}
+
+// [sig-apps] Deployment deployment should support rollover [Conformance]: a
+// template change in the middle of a stuck rollout rolls over to the newest
+// ReplicaSet and scales every older one, adopted or not, to 0.
+#[tokio::test]
+async fn deployment_should_support_rollover() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let kubelet = |pods: Api<Pod>| async move {
+        mark_ready_with_image(&pods, "name=rollover-pod", "busybox").await;
+        mark_ready_with_image(&pods, "name=rollover-pod", "agnhost").await;
+    };
+    rss.create(
+        &PostParams::default(),
+        &replicaset("test-rollover-controller", "rollover-pod", 1),
+    )
+    .await
+    .unwrap();
+    eventually("the old pod ready", || async {
+        kubelet(pods.clone()).await;
+        let rs = rss.get("test-rollover-controller").await.unwrap();
+        rs.status
+            .is_some_and(|s| s.ready_replicas == Some(1))
+            .then_some(())
+    })
+    .await;
+    let mut tpl = template("rollover-pod");
+    tpl["spec"]["containers"][0] =
+        json!({"name": "redis-slave", "image": "redis-slave:nonexistent"});
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "test-rollover-deployment"},
+                "spec": {
+                    "replicas": 1,
+                    "minReadySeconds": 10,
+                    "selector": {"matchLabels": {"name": "rollover-pod"}},
+                    "strategy": {"type": "RollingUpdate",
+                        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                    "template": tpl,
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    // The first rollout surges one pod that never becomes ready.
+    eventually("the stuck rollout", || async {
+        kubelet(pods.clone()).await;
+        let l = rss.list(&ListParams::default()).await.unwrap().items;
+        (l.len() == 2 && rs_replicas(&l, "redis-slave:nonexistent")?.0 == 1).then_some(())
+    })
+    .await;
+    deploys
+        .patch(
+            "test-rollover-deployment",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "redis-slave", "image": "agnhost"}]}}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the rollover complete", || async {
+        kubelet(pods.clone()).await;
+        let d = deploys.get("test-rollover-deployment").await.unwrap();
+        let l = rss.list(&ListParams::default()).await.unwrap().items;
+        let done = d.status.is_some_and(|s| {
+            s.updated_replicas == Some(1)
+                && s.available_replicas == Some(1)
+                && s.replicas == Some(1)
+                && s.observed_generation == d.metadata.generation
+        });
+        (done
+            && l.len() == 3
+            && rs_replicas(&l, "busybox")?.0 == 0
+            && rs_replicas(&l, "redis-slave:nonexistent")?.0 == 0
+            && rs_replicas(&l, "agnhost")? == (1, 1))
+            .then_some(())
+    })
+    .await;
+}
+
+// [sig-apps] Deployment should validate Deployment Status endpoints
+// [Conformance]
+#[tokio::test]
+async fn deployment_should_validate_deployment_status_endpoints() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "test-deployment"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"name": "httpd"}},
+                    "template": template("httpd"),
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    ready_until(&pods, "name=httpd", "1 available", || async {
+        deploys
+            .get("test-deployment")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.available_replicas == Some(1))
+    })
+    .await;
+    let got = deploys.get_status("test-deployment").await.unwrap();
+    assert_eq!(got.status.as_ref().unwrap().replicas, Some(1));
+    eventually("status updated", || async {
+        let mut cur = deploys.get_status("test-deployment").await.unwrap();
+        let st = cur.status.as_mut().unwrap();
+        st.conditions.get_or_insert_with(Vec::new).push(obj(json!({
+            "type": "StatusUpdate", "status": "True",
+            "reason": "E2E", "message": "Set from e2e test",
+        })));
+        deploys
+            .replace_status("test-deployment", &PostParams::default(), &cur)
+            .await
+            .ok()
+    })
+    .await;
+    let has = |d: &Deployment, t: &str| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == t))
+    };
+    assert!(has(
+        &deploys.get("test-deployment").await.unwrap(),
+        "StatusUpdate"
+    ));
+    deploys
+        .patch_status(
+            "test-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"conditions": [{
+                "type": "StatusPatched", "status": "True",
+            }]}})),
+        )
+        .await
+        .unwrap();
+    assert!(has(
+        &deploys.get("test-deployment").await.unwrap(),
+        "StatusPatched"
+    ));
 }

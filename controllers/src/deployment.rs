@@ -715,7 +715,15 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     };
     let conds_changed = !conds.iter().all(same);
     let conds: Vec<Value> = if conds_changed || progressed {
-        conds
+        // Conditions of other types (set by users or other controllers)
+        // stay, as upstream's SetDeploymentCondition replaces only its own.
+        let managed = ["Available", "Progressing", "ReplicaFailure"];
+        old_conds
+            .iter()
+            .filter(|c| !managed.contains(&c.type_.as_str()))
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .chain(conds)
+            .collect()
     } else {
         serde_json::to_value(&old_conds)
             .ok()
