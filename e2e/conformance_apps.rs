@@ -794,3 +794,238 @@ async fn deployment_should_validate_deployment_status_endpoints() {
         "StatusPatched"
     ));
 }
+
+// [sig-apps] ReplicationController should test the lifecycle of a
+// ReplicationController [Conformance]: create, patch, status patch and get,
+// scale, list across namespaces, delete collection.
+#[tokio::test]
+async fn replicationcontroller_should_test_the_lifecycle_of_a_replicationcontroller() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "rc").await;
+    let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), &ns);
+    let all: Api<ReplicationController> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    rcs.create(
+        &PostParams::default(),
+        &obj(json!({
+            "metadata": {"name": "rc-test", "labels": {"test-rc-static": "true"}},
+            "spec": {"replicas": 1, "selector": {"name": "rc-test"}, "template": template("rc-test")},
+        })),
+    )
+    .await
+    .unwrap();
+    let ready =
+        |n: i32| {
+            let rcs = rcs.clone();
+            move || {
+                let rcs = rcs.clone();
+                async move {
+                    rcs.get("rc-test").await.unwrap().status.is_some_and(|s| {
+                        s.ready_replicas == Some(n) && s.available_replicas == Some(n)
+                    })
+                }
+            }
+        };
+    ready_until(&pods, "name=rc-test", "1 ready", ready(1)).await;
+    let patched = rcs
+        .patch(
+            "rc-test",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({
+                "metadata": {"labels": {"test-rc": "patched"}},
+                "spec": {"replicas": 2, "template": {"spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "httpd", "image": "busybox"}]}}},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.metadata.labels.unwrap().get("test-rc"),
+        Some(&"patched".to_string())
+    );
+    ready_until(&pods, "name=rc-test", "2 ready", ready(2)).await;
+    let st = rcs
+        .patch_status(
+            "rc-test",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"readyReplicas": 0, "availableReplicas": 0}})),
+        )
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(st.ready_replicas.unwrap_or(0), 0);
+    let got = rcs.get_status("rc-test").await.unwrap();
+    assert_eq!(got.metadata.name.as_deref(), Some("rc-test"));
+    // The controller puts the status right again.
+    ready_until(&pods, "name=rc-test", "2 ready again", ready(2)).await;
+    eventually("scale updated", || async {
+        let mut scale = rcs.get_scale("rc-test").await.unwrap();
+        scale.spec.as_mut().unwrap().replicas = Some(3);
+        rcs.replace_scale("rc-test", &PostParams::default(), &scale)
+            .await
+            .ok()
+    })
+    .await;
+    ready_until(&pods, "name=rc-test", "3 ready", ready(3)).await;
+    let sel = ListParams::default().labels("test-rc-static=true");
+    assert_eq!(all.list(&sel).await.unwrap().items.len(), 1);
+    rcs.delete_collection(&DeleteParams::default(), &sel)
+        .await
+        .unwrap();
+    eventually("the RC deleted", || async {
+        rcs.list(&sel).await.unwrap().items.is_empty().then_some(())
+    })
+    .await;
+}
+
+// [sig-apps] Deployment should run the lifecycle of a Deployment
+// [Conformance]: create, patch, update, status update and patch, delete
+// collection.
+#[tokio::test]
+async fn deployment_should_run_the_lifecycle_of_a_deployment() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "deploy").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": {"name": "test-deployment", "labels": {"test-deployment-static": "true"}},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"name": "test-deployment"}},
+                    "template": template("test-deployment"),
+                },
+            })),
+        )
+        .await
+        .unwrap();
+    let complete = |n: i32, img: &'static str| {
+        let deploys = deploys.clone();
+        let pods = pods.clone();
+        move || {
+            let deploys = deploys.clone();
+            let pods = pods.clone();
+            async move {
+                let d = deploys.get("test-deployment").await.unwrap();
+                let done = d.status.is_some_and(|s| {
+                    s.available_replicas == Some(n)
+                        && s.updated_replicas == Some(n)
+                        && s.replicas == Some(n)
+                        && s.observed_generation == d.metadata.generation
+                });
+                done && active_pods(&pods, "name=test-deployment")
+                    .await
+                    .iter()
+                    .all(|p| image(p) == img)
+            }
+        }
+    };
+    ready_until(
+        &pods,
+        "name=test-deployment",
+        "2 available",
+        complete(2, "busybox"),
+    )
+    .await;
+    let patched = deploys
+        .patch(
+            "test-deployment",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({
+                "metadata": {"labels": {"test-deployment": "patched"}},
+                "spec": {"replicas": 1, "template": {"spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "httpd", "image": "busybox:patched"}]}}},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.metadata.labels.unwrap().get("test-deployment"),
+        Some(&"patched".to_string())
+    );
+    ready_until(
+        &pods,
+        "name=test-deployment",
+        "the patched rollout",
+        complete(1, "busybox:patched"),
+    )
+    .await;
+    eventually("updated", || async {
+        let mut cur = deploys.get("test-deployment").await.unwrap();
+        cur.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("test-deployment".into(), "updated".into());
+        let spec = cur.spec.as_mut().unwrap();
+        spec.template.spec.as_mut().unwrap().containers[0].image = Some("busybox:updated".into());
+        deploys
+            .replace("test-deployment", &PostParams::default(), &cur)
+            .await
+            .ok()
+    })
+    .await;
+    ready_until(
+        &pods,
+        "name=test-deployment",
+        "the updated rollout",
+        complete(1, "busybox:updated"),
+    )
+    .await;
+    eventually("status updated", || async {
+        let mut cur = deploys.get_status("test-deployment").await.unwrap();
+        let st = cur.status.as_mut().unwrap();
+        st.conditions.get_or_insert_with(Vec::new).push(obj(json!({
+            "type": "StatusUpdate", "status": "True",
+            "reason": "E2E", "message": "Set from e2e test",
+        })));
+        deploys
+            .replace_status("test-deployment", &PostParams::default(), &cur)
+            .await
+            .ok()
+    })
+    .await;
+    let patched = deploys
+        .patch_status(
+            "test-deployment",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"patchedstatus": "true"}},
+                "status": {"readyReplicas": 1}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.metadata.annotations.unwrap().get("patchedstatus"),
+        Some(&"true".to_string())
+    );
+    let sel = ListParams::default().labels("test-deployment-static=true");
+    deploys
+        .delete_collection(&DeleteParams::default(), &sel)
+        .await
+        .unwrap();
+    eventually("the Deployment deleted", || async {
+        deploys
+            .list(&sel)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    eventually("its pods collected", || async {
+        active_pods(&pods, "name=test-deployment")
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
