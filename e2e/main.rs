@@ -4,7 +4,9 @@
 mod api;
 mod apply;
 mod basics;
+mod conformance_apps;
 mod conformance_chunking;
+mod conformance_controllers;
 mod conformance_core;
 mod conformance_discovery;
 mod conformance_events;

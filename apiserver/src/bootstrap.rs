@@ -1,5 +1,6 @@
 //! Objects every cluster has from the start: the system namespaces and the
-//! `kubernetes` service pointing at the API server.
+//! `kubernetes` service, its Endpoints and EndpointSlice pointing at the API
+//! server.
 
 use std::net::IpAddr;
 
@@ -111,6 +112,23 @@ pub async fn ensure_system_objects(
             "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
           "subsets": [{ "addresses": [{ "ip": advertise.to_string() }],
             "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }] }),
+    )
+    .await?;
+    // Upstream's endpoints reconciler writes the same addresses as an
+    // EndpointSlice named like the service (no managed-by label: neither the
+    // EndpointSlice controller nor mirroring owns it).
+    let slices = resource(catalogue, "discovery.k8s.io", "endpointslices")?;
+    let address_type = if advertise.is_ipv6() { "IPv6" } else { "IPv4" };
+    ensure(
+        registry,
+        &slices,
+        Some("default"),
+        json!({ "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {
+            "name": "kubernetes", "namespace": "default",
+            "labels": { "kubernetes.io/service-name": "kubernetes" } },
+          "addressType": address_type,
+          "endpoints": [{ "addresses": [advertise.to_string()], "conditions": { "ready": true } }],
+          "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }),
     )
     .await?;
     Ok(())

@@ -545,9 +545,21 @@ impl ApiServer {
                     ));
                 }
                 let patch = read_body(req, Some("application/json")).await?;
-                let mut current = crate::scale::to_scale(&self.registry.get(r, ns, name).await?);
-                current = rkube_patch::merge_patch(&current, &patch);
-                crate::scale::write(&self.registry, r, ns, name, &current, dry_run).await?
+                // As for other patches: a write racing this one (a
+                // controller's status update) is retried on the new object
+                // unless the patch pins a resourceVersion.
+                let pinned = patch.pointer("/metadata/resourceVersion").is_some();
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let current = crate::scale::to_scale(&self.registry.get(r, ns, name).await?);
+                    let patched = rkube_patch::merge_patch(&current, &patch);
+                    match crate::scale::write(&self.registry, r, ns, name, &patched, dry_run).await
+                    {
+                        Err(e) if e.reason == "Conflict" && !pinned && attempt < 5 => continue,
+                        other => break other?,
+                    }
+                }
             }
             _ => return Err(ApiError::method_not_allowed()),
         };

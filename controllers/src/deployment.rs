@@ -205,36 +205,44 @@ pub fn scale_down_old(
     out
 }
 
-/// Proportional scaling (upstream `scale`): distribute `target` total
-/// replicas over ReplicaSets by their current share, leftovers to the
-/// largest (newest first on ties, as given).
-pub fn proportional(current: &[i32], target: i32) -> Vec<i32> {
-    let total: i32 = current.iter().sum();
-    if total == 0 {
-        return current.to_vec();
-    }
-    let mut out: Vec<i32> = current
+/// Proportional scaling (upstream `scale` and `GetProportion`): brings the
+/// ReplicaSets' total to `allowed` (the Deployment's replicas plus maxSurge,
+/// 0 when scaled to zero). `sets` are (spec.replicas, max-replicas
+/// annotation) sorted by size, newer first on ties when scaling up, older
+/// first when scaling down. Each takes `round(size * allowed / annotated) -
+/// size` within what is left to add; the leftover goes to the first
+/// (largest). `fallback` stands in for a missing annotation (upstream uses
+/// the Deployment's status.replicas).
+pub fn proportional(sets: &[(i32, Option<i32>)], allowed: i32, fallback: i32) -> Vec<i32> {
+    let total: i32 = sets.iter().map(|(n, _)| n).sum();
+    let to_add = allowed - total;
+    let mut added = 0;
+    let mut out: Vec<i32> = sets
         .iter()
-        .map(|c| {
-            (i64::from(*c) * i64::from(target) / i64::from(total))
-                .try_into()
-                .unwrap_or(0)
+        .map(|&(size, annotated)| {
+            if size == 0 || to_add == 0 || to_add == added {
+                return size;
+            }
+            let fraction = if allowed == 0 {
+                -size
+            } else {
+                let annotated = annotated.filter(|a| *a > 0).unwrap_or(fallback).max(1);
+                let new_size =
+                    (f64::from(size) * f64::from(allowed) / f64::from(annotated)).round();
+                new_size as i32 - size
+            };
+            let left = to_add - added;
+            let p = if to_add > 0 {
+                fraction.min(left)
+            } else {
+                fraction.max(left)
+            };
+            added += p;
+            size + p
         })
         .collect();
-    let mut left = target - out.iter().sum::<i32>();
-    let mut order: Vec<usize> = (0..current.len()).collect();
-    order.sort_by_key(|i| std::cmp::Reverse(current[*i]));
-    for i in order.iter().cycle().take(current.len() * 2) {
-        if left == 0 {
-            break;
-        }
-        if left > 0 {
-            out[*i] += 1;
-            left -= 1;
-        } else if out[*i] > 0 {
-            out[*i] -= 1;
-            left += 1;
-        }
+    if let Some(first) = out.first_mut() {
+        *first = (*first + to_add - added).max(0);
     }
     out
 }
@@ -460,21 +468,45 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             .chain(old.iter())
             .filter(|r| rs_replicas(r) > 0)
             .collect();
-        all.sort_by_key(|r| std::cmp::Reverse(r.metadata.creation_timestamp.as_ref().map(|t| t.0)));
-        let current: Vec<i32> = all.iter().map(|r| rs_replicas(r)).collect();
-        let total: i32 = current.iter().sum();
-        let allowed = if paused { want } else { want + surge };
-        let target = if total > allowed || scaling_event {
-            allowed.min(total.max(want)).max(0)
+        let total: i32 = all.iter().map(|r| rs_replicas(r)).sum();
+        // Upstream's allowedSize: replicas plus maxSurge, paused or not.
+        let allowed = if want > 0 { want + surge } else { 0 };
+        // Larger first; on ties newer first when growing, older first when
+        // shrinking (ReplicaSetsBySizeNewer / BySizeOlder).
+        let created = |r: &ReplicaSet| r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        if allowed >= total {
+            all.sort_by(|a, b| {
+                rs_replicas(b)
+                    .cmp(&rs_replicas(a))
+                    .then_with(|| created(b).cmp(&created(a)))
+            });
         } else {
-            total
-        };
-        let target = if scaling_event {
-            (want + surge).min(target.max(want))
+            all.sort_by(|a, b| {
+                rs_replicas(b)
+                    .cmp(&rs_replicas(a))
+                    .then_with(|| created(a).cmp(&created(b)))
+            });
+        }
+        let sets: Vec<(i32, Option<i32>)> = all
+            .iter()
+            .map(|r| {
+                let annotated = r
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(MAX_REPLICAS_ANNOTATION))
+                    .and_then(|v| v.parse().ok());
+                (rs_replicas(r), annotated)
+            })
+            .collect();
+        let fallback = d.status.as_ref().and_then(|s| s.replicas).unwrap_or(total);
+        // One active ReplicaSet takes the replicas as they are (upstream's
+        // FindActiveOrLatest); only a rollout in progress gets the surge.
+        let scales = if sets.len() == 1 {
+            vec![want]
         } else {
-            target
+            proportional(&sets, allowed, fallback)
         };
-        let scales = proportional(&current, target);
         for (rs, n) in all.iter().zip(scales) {
             scale_rs(&rs_api, rs, n, &d, surge).await?;
         }
@@ -683,7 +715,15 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     };
     let conds_changed = !conds.iter().all(same);
     let conds: Vec<Value> = if conds_changed || progressed {
-        conds
+        // Conditions of other types (set by users or other controllers)
+        // stay, as upstream's SetDeploymentCondition replaces only its own.
+        let managed = ["Available", "Progressing", "ReplicaFailure"];
+        old_conds
+            .iter()
+            .filter(|c| !managed.contains(&c.type_.as_str()))
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .chain(conds)
+            .collect()
     } else {
         serde_json::to_value(&old_conds)
             .ok()
@@ -824,9 +864,31 @@ mod tests {
 
     #[test]
     fn proportions() {
-        assert_eq!(proportional(&[5, 5], 20), vec![10, 10]);
-        assert_eq!(proportional(&[8, 2], 5), vec![4, 1]);
-        assert_eq!(proportional(&[3, 2], 6).iter().sum::<i32>(), 6);
+        // Upstream's proportional scaling conformance case: 10 replicas,
+        // maxSurge 3, stuck at 8 old + 5 new, scaled to 30.
+        assert_eq!(
+            proportional(&[(8, Some(13)), (5, Some(13))], 33, 13),
+            vec![20, 13]
+        );
+        assert_eq!(
+            proportional(&[(5, Some(10)), (5, Some(10))], 20, 10),
+            vec![10, 10]
+        );
+        assert_eq!(
+            proportional(&[(8, Some(10)), (2, Some(10))], 5, 10),
+            vec![4, 1]
+        );
+        assert_eq!(
+            proportional(&[(3, None), (2, None)], 6, 5)
+                .iter()
+                .sum::<i32>(),
+            6
+        );
+        // Scaled to zero: everything goes.
+        assert_eq!(
+            proportional(&[(3, Some(4)), (1, Some(4))], 0, 4),
+            vec![0, 0]
+        );
     }
 
     #[test]
