@@ -32,8 +32,10 @@ mod tests {
 
     #[test]
     fn value_and_preemption_policy_are_immutable() {
-        let old = json!({"value": 10, "preemptionPolicy": "PreemptLowerPriority", "description": "a"});
-        let ok = json!({"value": 10, "preemptionPolicy": "PreemptLowerPriority", "description": "b"});
+        let old =
+            json!({"value": 10, "preemptionPolicy": "PreemptLowerPriority", "description": "a"});
+        let ok =
+            json!({"value": 10, "preemptionPolicy": "PreemptLowerPriority", "description": "b"});
         assert!(validate_priority_class_update(&ok, &old).is_empty());
         let bad = json!({"value": 11, "preemptionPolicy": "Never"});
         let errs: Vec<String> = validate_priority_class_update(&bad, &old)
