@@ -959,8 +959,16 @@ impl ApiServer {
         } else {
             futures::stream::pending().boxed()
         };
-        let frames =
-            futures::stream::select(frames, bookmarks).take_until(tokio::time::sleep(timeout));
+        // The response ends when the events end (a watcher cut off for
+        // falling behind must see its stream close, to resume from its last
+        // revision), not when the never-ending bookmark ticker does.
+        let frames = frames
+            .map(Some)
+            .chain(futures::stream::once(futures::future::ready(None)));
+        let frames = futures::stream::select(frames, bookmarks.map(Some))
+            .take_while(|f| futures::future::ready(f.is_some()))
+            .filter_map(futures::future::ready)
+            .take_until(tokio::time::sleep(timeout));
         let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

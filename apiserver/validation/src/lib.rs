@@ -21,6 +21,7 @@ mod json;
 mod meta;
 mod pods;
 mod quantity;
+mod scheduling;
 mod services;
 mod workloads;
 
@@ -175,6 +176,11 @@ pub fn validate_update(group: &str, resource: &str, new: &Value, old: &Value) ->
         ("", "configmaps") => config::validate_configmap_update(new, old),
         ("", "secrets") => config::validate_secret_update(new, old),
         ("", "namespaces") => config::validate_namespace_update(new, old),
+        ("scheduling.k8s.io", "priorityclasses") => {
+            let mut e = validate_object_meta_update(new, old, true);
+            e.extend(scheduling::validate_priority_class_update(new, old));
+            e
+        }
         ("", "podtemplates") => {
             let mut e = validate_object_meta_update(new, old, true);
             e.extend(pods::validate_pod_template_spec(

@@ -13,27 +13,68 @@ pub const ERR_ANTI_AFFINITY: &str = "node(s) didn't match pod anti-affinity rule
 pub const ERR_EXISTING_ANTI_AFFINITY: &str =
     "node(s) didn't satisfy existing pods anti-affinity rules";
 
-type Pair = (String, String);
+/// Counts per topology domain, by key then value: a node's domains are
+/// found by looking up its own (few) labels, without allocating, instead
+/// of walking every domain for every node.
+#[derive(Default)]
+struct Domains(HashMap<String, HashMap<String, i64>>);
+
+impl Domains {
+    fn add(&mut self, node: &NodeInfo, key: &str, n: i64) {
+        let Some(value) = node.labels().get(key) else {
+            return;
+        };
+        let values = match self.0.get_mut(key) {
+            Some(v) => v,
+            None => self.0.entry(key.to_owned()).or_default(),
+        };
+        match values.get_mut(value.as_str()) {
+            Some(c) => *c += n,
+            None => {
+                values.insert(value.clone(), n);
+            }
+        }
+    }
+
+    /// The count of the node's domain for `key` (0 without the label).
+    fn get(&self, node: &NodeInfo, key: &str) -> i64 {
+        node.labels()
+            .get(key)
+            .and_then(|v| self.0.get(key)?.get(v.as_str()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether any of the node's domains has a positive count.
+    fn any_positive(&self, node: &NodeInfo) -> bool {
+        self.0.keys().any(|k| self.get(node, k) > 0)
+    }
+
+    /// The sum over the node's domains.
+    fn sum(&self, node: &NodeInfo) -> i64 {
+        self.0.keys().map(|k| self.get(node, k)).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 #[derive(Default)]
 struct FilterState {
     /// Domains where an existing pod's required anti-affinity rejects us.
-    existing_anti: HashMap<Pair, i64>,
+    existing_anti: Domains,
     /// Domains with pods matching all our affinity terms.
-    affinity: HashMap<Pair, i64>,
+    affinity: Domains,
     /// Domains with pods matching one of our anti-affinity terms.
-    anti: HashMap<Pair, i64>,
+    anti: Domains,
 }
 
-struct ScoreState(HashMap<Pair, i64>);
+struct ScoreState(Domains);
 
 pub struct InterPodAffinity;
 
 const NAME: &str = "InterPodAffinity";
-
-fn pair(node: &NodeInfo, key: &str) -> Option<Pair> {
-    node.labels().get(key).map(|v| (key.to_owned(), v.clone()))
-}
 
 fn matches_all(
     terms: &[crate::affinity::AffinityTerm],
@@ -65,10 +106,8 @@ impl Plugin for InterPodAffinity {
             }
             for existing in &node.pods {
                 for t in &existing.required_anti_affinity {
-                    if t.matches(pod, ns)
-                        && let Some(p) = pair(node, &t.topology_key)
-                    {
-                        *s.existing_anti.entry(p).or_default() += 1;
+                    if t.matches(pod, ns) {
+                        s.existing_anti.add(node, &t.topology_key, 1);
                     }
                 }
                 if !mine {
@@ -76,16 +115,12 @@ impl Plugin for InterPodAffinity {
                 }
                 if matches_all(&pod.required_affinity, existing, ns) {
                     for t in &pod.required_affinity {
-                        if let Some(p) = pair(node, &t.topology_key) {
-                            *s.affinity.entry(p).or_default() += 1;
-                        }
+                        s.affinity.add(node, &t.topology_key, 1);
                     }
                 }
                 for t in &pod.required_anti_affinity {
-                    if t.matches(existing, ns)
-                        && let Some(p) = pair(node, &t.topology_key)
-                    {
-                        *s.anti.entry(p).or_default() += 1;
+                    if t.matches(existing, ns) {
+                        s.anti.add(node, &t.topology_key, 1);
                     }
                 }
             }
@@ -103,16 +138,9 @@ impl Plugin for InterPodAffinity {
         let Some((s, self_match)) = state.read::<(FilterState, bool)>(NAME) else {
             return Status::success();
         };
-        let labels = node.labels();
-        let in_domain = |m: &HashMap<Pair, i64>| {
-            m.iter()
-                .any(|((k, v), n)| *n > 0 && labels.get(k) == Some(v))
-        };
         for t in &pod.required_affinity {
-            let ok = match pair(node, &t.topology_key) {
-                None => false,
-                Some(p) => *self_match || s.affinity.get(&p).copied().unwrap_or(0) > 0,
-            };
+            let ok = node.labels().contains_key(&t.topology_key)
+                && (*self_match || s.affinity.get(node, &t.topology_key) > 0);
             if !ok {
                 return Status {
                     code: Code::UnschedulableAndUnresolvable,
@@ -122,13 +150,11 @@ impl Plugin for InterPodAffinity {
             }
         }
         for t in &pod.required_anti_affinity {
-            if let Some(p) = pair(node, &t.topology_key)
-                && s.anti.get(&p).copied().unwrap_or(0) > 0
-            {
+            if s.anti.get(node, &t.topology_key) > 0 {
                 return Status::unschedulable(ERR_ANTI_AFFINITY);
             }
         }
-        if in_domain(&s.existing_anti) {
+        if s.existing_anti.any_positive(node) {
             return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
         }
         Status::success()
@@ -142,17 +168,13 @@ impl Plugin for InterPodAffinity {
     ) -> Status {
         let ns = &view.cache.namespaces;
         let mine = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
-        let mut scores: HashMap<Pair, i64> = HashMap::new();
+        let mut scores = Domains::default();
         for node in view.cache.nodes() {
             if node.node.is_none() || (!mine && node.pods_with_affinity == 0) {
                 continue;
             }
             for existing in &node.pods {
-                let mut add = |key: &str, w: i64| {
-                    if let Some(p) = pair(node, key) {
-                        *scores.entry(p).or_default() += w;
-                    }
-                };
+                let mut add = |key: &str, w: i64| scores.add(node, key, w);
                 for t in &pod.preferred_affinity {
                     if t.term.matches(existing, ns) {
                         add(&t.term.topology_key, i64::from(t.weight));
@@ -192,12 +214,7 @@ impl Plugin for InterPodAffinity {
         let Some(ScoreState(scores)) = state.read::<ScoreState>("InterPodAffinity/score") else {
             return 0;
         };
-        let labels = node.labels();
-        scores
-            .iter()
-            .filter(|((k, v), _)| labels.get(k) == Some(v))
-            .map(|(_, s)| s)
-            .sum()
+        scores.sum(node)
     }
     fn normalize(&self, _: &CycleState, _: &PodInfo, scores: &mut [i64]) {
         let (min, max) = (

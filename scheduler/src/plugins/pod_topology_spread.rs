@@ -25,8 +25,9 @@ struct Constraint {
 
 struct SpreadState {
     constraints: Vec<Constraint>,
-    /// (constraint index, domain value) → matching pods.
-    counts: HashMap<(usize, String), i64>,
+    /// Per constraint: domain value → matching pods (looked up by the
+    /// node's label value, without allocating per node).
+    counts: Vec<HashMap<String, i64>>,
     /// Per constraint: the smallest count over its domains, and how many domains.
     min: Vec<(i64, i64)>,
     self_match: Vec<bool>,
@@ -65,7 +66,7 @@ fn constraints(pod: &PodInfo, when: &str) -> Vec<Constraint> {
 /// Counts matching pods per domain over the nodes the pod could use
 /// (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore: upstream's defaults).
 fn count(pod: &PodInfo, cs: Vec<Constraint>, view: &ClusterView) -> SpreadState {
-    let mut counts: HashMap<(usize, String), i64> = HashMap::new();
+    let mut counts: Vec<HashMap<String, i64>> = cs.iter().map(|_| HashMap::new()).collect();
     for node in view.cache.nodes() {
         if node.node.is_none() || !node_affinity::required_matches(pod, node) {
             continue;
@@ -84,18 +85,22 @@ fn count(pod: &PodInfo, cs: Vec<Constraint>, view: &ClusterView) -> SpreadState 
                         && c.selector.matches(p.labels())
                 })
                 .count() as i64;
-            *counts.entry((i, labels[&c.key].clone())).or_default() += n;
+            let Some(value) = labels.get(&c.key) else {
+                continue;
+            };
+            match counts[i].get_mut(value.as_str()) {
+                Some(m) => *m += n,
+                None => {
+                    counts[i].insert(value.clone(), n);
+                }
+            }
         }
     }
-    let min = (0..cs.len())
-        .map(|i| {
-            let domains: Vec<i64> = counts
-                .iter()
-                .filter(|((j, _), _)| *j == i)
-                .map(|(_, n)| *n)
-                .collect();
+    let min = counts
+        .iter()
+        .map(|domains| {
             (
-                domains.iter().copied().min().unwrap_or(0),
+                domains.values().copied().min().unwrap_or(0),
                 domains.len() as i64,
             )
         })
@@ -147,7 +152,7 @@ impl Plugin for PodTopologySpread {
             if domains < c.min_domains {
                 min = 0;
             }
-            let matched = s.counts.get(&(i, value.clone())).copied().unwrap_or(0);
+            let matched = s.counts[i].get(value.as_str()).copied().unwrap_or(0);
             let skew = matched + i64::from(s.self_match[i]) - min;
             if skew > c.max_skew {
                 return Status::unschedulable(ERR_SKEW);
@@ -181,7 +186,7 @@ impl Plugin for PodTopologySpread {
             };
             // Upstream weighs each constraint by log(domains + 2).
             let weight = ((s.min[i].1 + 2) as f64).ln();
-            let matched = s.counts.get(&(i, value.clone())).copied().unwrap_or(0);
+            let matched = s.counts[i].get(value.as_str()).copied().unwrap_or(0);
             score += (matched as f64 + (c.max_skew - 1) as f64) * weight;
         }
         score.round() as i64
