@@ -625,12 +625,11 @@ async fn priority_class_endpoints_allow_mutable_fields_only() {
         )
         .await
         .unwrap_err();
-    // Upstream names the kind with its group ("PriorityClass.scheduling.k8s.io");
-    // rkube's Status messages name the kind alone for every group so far.
+    // Upstream names the kind with its group.
     let message = invalid(err);
-    assert!(
-        message.ends_with("\"p1\" is invalid: value: Forbidden: may not be changed in an update."),
-        "{message}"
+    assert_eq!(
+        message,
+        "PriorityClass.scheduling.k8s.io \"p1\" is invalid: value: Forbidden: may not be changed in an update."
     );
     let mut p1 = pcs.get("p1").await.unwrap();
     p1.value = Some(100);

@@ -117,12 +117,18 @@ impl ApiError {
         if !group.is_empty() {
             d["group"] = json!(group);
         }
+        // Upstream names the kind with its group (`Deployment.apps`).
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
         ApiError {
             details: Some(d),
             ..Self::new(
                 422,
                 "Invalid",
-                format!("{kind} \"{name}\" is invalid: {summary}"),
+                format!("{qualified} \"{name}\" is invalid: {summary}"),
             )
         }
     }
