@@ -232,6 +232,9 @@ fn spawn_server(rkube: &Path, dir: &Path) -> Result<Server> {
         .arg(port.to_string())
         .arg("--bind-address")
         .arg("127.0.0.1")
+        // The API server's figures: without the controllers' and the
+        // scheduler's watches and memory (their own benches measure them).
+        .args(["--no-controllers", "--no-scheduler"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
