@@ -961,14 +961,19 @@ impl ApiServer {
         };
         // The response ends when the events end (a watcher cut off for
         // falling behind must see its stream close, to resume from its last
-        // revision), not when the never-ending bookmark ticker does.
-        let frames = frames
-            .map(Some)
-            .chain(futures::stream::once(futures::future::ready(None)));
-        let frames = futures::stream::select(frames, bookmarks.map(Some))
-            .take_while(|f| futures::future::ready(f.is_some()))
-            .filter_map(futures::future::ready)
-            .take_until(tokio::time::sleep(timeout));
+        // revision), not when the never-ending bookmark ticker does: the end
+        // of the events stops the bookmarks.
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut ended_tx = Some(ended_tx);
+        let frames = frames.chain(futures::stream::poll_fn(move |_| {
+            if let Some(tx) = ended_tx.take() {
+                let _ = tx.send(());
+            }
+            std::task::Poll::Ready(None)
+        }));
+        let bookmarks = bookmarks.take_until(ended_rx);
+        let frames =
+            futures::stream::select(frames, bookmarks).take_until(tokio::time::sleep(timeout));
         let mut resp = Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
