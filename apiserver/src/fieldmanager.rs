@@ -74,15 +74,9 @@ pub fn track_update(
     manager: &str,
     subresource: &str,
 ) -> Result<(), ApiError> {
-    let api_version = r.api_version();
-    let now = crate::meta::now_rfc3339();
-    let w = Writer {
-        manager,
-        api_version: &api_version,
-        subresource,
-        now: &now,
-    };
-    apply::update(&kind(r), old, new, &w).map_err(to_api_error)
+    as_writer(r, manager, subresource, |w| {
+        apply::update(&kind(r), old, new, w)
+    })
 }
 
 /// The object an apply by `manager` makes of `live` (`None`: not there yet).
@@ -94,15 +88,28 @@ pub fn apply(
     subresource: &str,
     force: bool,
 ) -> Result<Value, ApiError> {
+    as_writer(r, manager, subresource, |w| {
+        apply::apply(&kind(r), live, config, w, force)
+    })
+}
+
+/// Runs `f` as `manager` writing `r` (at its version, now), mapping its
+/// errors to upstream's statuses.
+fn as_writer<T>(
+    r: &Resource,
+    manager: &str,
+    subresource: &str,
+    f: impl FnOnce(&Writer) -> Result<T, ApplyError>,
+) -> Result<T, ApiError> {
     let api_version = r.api_version();
     let now = crate::meta::now_rfc3339();
-    let w = Writer {
+    f(&Writer {
         manager,
         api_version: &api_version,
         subresource,
         now: &now,
-    };
-    apply::apply(&kind(r), live, config, &w, force).map_err(to_api_error)
+    })
+    .map_err(to_api_error)
 }
 
 fn to_api_error(e: ApplyError) -> ApiError {

@@ -517,7 +517,7 @@ impl ApiServer {
             "UpdateOptions"
         };
         let manager = fieldmanager::manager(q, &header_text(&req, header::USER_AGENT), options)?;
-        let dry_run = Write {
+        let w = Write {
             dry_run,
             manager: Some(&manager),
             record_as: Some("scale"),
@@ -526,7 +526,7 @@ impl ApiServer {
             "get" => crate::scale::to_scale(&self.registry.get(r, ns, name).await?),
             "update" => {
                 let body = read_body(req, content_type.as_deref()).await?;
-                crate::scale::write(&self.registry, r, ns, name, &body, dry_run).await?
+                crate::scale::write(&self.registry, r, ns, name, &body, w).await?
             }
             "patch" => {
                 let media = content_type
@@ -554,8 +554,7 @@ impl ApiServer {
                     attempt += 1;
                     let current = crate::scale::to_scale(&self.registry.get(r, ns, name).await?);
                     let patched = rkube_patch::merge_patch(&current, &patch);
-                    match crate::scale::write(&self.registry, r, ns, name, &patched, dry_run).await
-                    {
+                    match crate::scale::write(&self.registry, r, ns, name, &patched, w).await {
                         Err(e) if e.reason == "Conflict" && !pinned && attempt < 5 => continue,
                         other => break other?,
                     }
