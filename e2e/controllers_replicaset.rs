@@ -138,8 +138,12 @@ async fn replicaset_should_adopt_matching_pods_and_release_no_longer_matching() 
         (controller_uid(&p).as_deref() == Some(uid.as_str())).then_some(())
     })
     .await;
-    // Adopted, so no second pod.
-    assert_eq!(active_pods(&pods, &format!("name={label}")).await.len(), 1);
+    // Adopted, so no second pod (or the surplus one made before the
+    // controller saw the orphan goes).
+    eventually("1 pod", || async {
+        (active_pods(&pods, &format!("name={label}")).await.len() == 1).then_some(())
+    })
+    .await;
     pods.patch(
         label,
         &PatchParams::default(),
@@ -201,7 +205,13 @@ async fn replicationcontroller_should_adopt_and_release_pods() {
         (controller_uid(&p).as_deref() == Some(uid.as_str())).then_some(())
     })
     .await;
-    assert_eq!(active_pods(&pods, &format!("name={name}")).await.len(), 1);
+    // The controller may have made a pod before it saw the orphan; the
+    // surplus one it made goes.
+    eventually("1 pod", || async {
+        (active_pods(&pods, &format!("name={name}")).await.len() == 1).then_some(())
+    })
+    .await;
+    assert!(controller_uid(&pods.get(name).await.unwrap()).is_some());
     pods.patch(
         name,
         &PatchParams::default(),

@@ -147,7 +147,8 @@ fn phase_rank(pod: &Pod) -> u8 {
 /// Upstream's `ActivePods` order: the pods to delete first come first —
 /// unassigned before assigned, Pending before Unknown before Running,
 /// not-ready before ready, ready for less time before longer, more
-/// restarts before fewer, newer before older.
+/// restarts before fewer, newer before older (then generated before
+/// adopted).
 pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
     let assigned = |p: &Pod| {
         p.spec
@@ -170,6 +171,13 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> Ordering {
         .then_with(|| {
             let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
             created(b).cmp(&created(a))
+        })
+        .then_with(|| {
+            // Timestamps have second granularity: when they tie, a pod the
+            // controller generated goes before one it adopted (a user made
+            // that one by name), so adoption right after creation keeps it.
+            let generated = |p: &Pod| p.metadata.generate_name.is_some();
+            generated(b).cmp(&generated(a))
         })
 }
 
@@ -255,6 +263,10 @@ mod tests {
             pod("new", true, "Running", None, 20),
         ];
         assert_eq!(order(pods), ["new", "old"]);
+        let mut generated = pod("generated", true, "Running", None, 10);
+        generated.metadata.generate_name = Some("rc-".into());
+        let pods = vec![pod("adopted", true, "Running", None, 10), generated];
+        assert_eq!(order(pods), ["generated", "adopted"]);
     }
 
     #[test]
