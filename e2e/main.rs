@@ -1,6 +1,7 @@
 //! End-to-end tests: real `rkube up` processes driven by the stock kubectl
 //! and kube-rs.
 
+mod admission_quota;
 mod api;
 mod apply;
 mod basics;

@@ -1,6 +1,7 @@
 //! rkube's API server: request info, the generic registry, per-kind
 //! strategies, and the HTTP layer.
 
+pub mod admission;
 pub mod allocation;
 pub mod bootstrap;
 pub mod catalogue;

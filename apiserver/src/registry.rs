@@ -289,7 +289,7 @@ impl Registry {
         if let Some(manager) = w.manager {
             crate::fieldmanager::track_update(r, None, &mut obj, manager, "")?;
         }
-        crate::strategy::admit_create(r, &mut obj);
+        crate::admission::admit_create(self, r, namespace, &mut obj, dry_run).await?;
         if let Some(ns) = namespace.filter(|_| r.namespaced) {
             self.check_namespace(r, ns).await?;
         }

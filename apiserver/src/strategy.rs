@@ -42,43 +42,6 @@ pub fn prepare_create(r: &Resource, obj: &mut Value) {
     }
 }
 
-/// Mutating admission on create, run after field ownership is recorded as
-/// upstream's admission chain runs after the field manager:
-/// DefaultTolerationSeconds gives pods 300 s tolerations of the not-ready
-/// and unreachable NoExecute taints unless they tolerate them already.
-pub fn admit_create(r: &Resource, obj: &mut Value) {
-    if !(r.group.is_empty() && r.plural == "pods") {
-        return;
-    }
-    let tolerated = |tols: &[Value], key: &str| {
-        tols.iter().any(|t| {
-            let k = t.get("key").and_then(Value::as_str).unwrap_or_default();
-            let effect = t.get("effect").and_then(Value::as_str).unwrap_or_default();
-            (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
-        })
-    };
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let tols = spec.entry("tolerations").or_insert_with(|| json!([]));
-    let Some(list) = tols.as_array_mut() else {
-        return;
-    };
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ] {
-        if !tolerated(list, key) {
-            list.push(json!({
-                "key": key,
-                "operator": "Exists",
-                "effect": "NoExecute",
-                "tolerationSeconds": 300,
-            }));
-        }
-    }
-}
-
 /// A Job without `manualSelector` selects its pods by its uid, with the
 /// labels upstream adds to the template.
 fn generate_job_selector(obj: &mut Value) {

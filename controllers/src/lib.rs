@@ -19,6 +19,7 @@ pub mod nodelifecycle;
 pub mod podgc;
 pub mod podutil;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod rootcacert;
 pub mod serviceaccount;
 pub mod tainteviction;
@@ -111,7 +112,14 @@ pub const ENDPOINTSLICE_MIRRORING_CONTROLLER: ControllerName = ControllerName {
 };
 
 /// All controllers in this crate.
+/// The resource quota controller.
+pub const RESOURCEQUOTA_CONTROLLER: ControllerName = ControllerName {
+    name: "resourcequota-controller",
+    aliases: &["resourcequota"],
+};
+
 pub const ALL_CONTROLLERS: &[ControllerName] = &[
+    RESOURCEQUOTA_CONTROLLER,
     NODE_LIFECYCLE_CONTROLLER,
     TAINT_EVICTION_CONTROLLER,
     ENDPOINTSLICE_MIRRORING_CONTROLLER,
@@ -292,6 +300,20 @@ pub async fn run(client: kube::Client, opts: Options) -> anyhow::Result<()> {
                 client.clone(),
                 informers.clone(),
                 opts.terminated_pod_gc_threshold,
+            )
+            .boxed(),
+        );
+    }
+    if is_enabled(&RESOURCEQUOTA_CONTROLLER, &opts.controllers) {
+        tracing::info!(
+            controller = RESOURCEQUOTA_CONTROLLER.name,
+            "starting controller"
+        );
+        tasks.push(
+            resourcequota::run(
+                client.clone(),
+                informers.clone(),
+                opts.metrics.queue("resourcequota_primary"),
             )
             .boxed(),
         );

@@ -345,8 +345,12 @@ async fn reconcile<K: ReplicaKind>(owner: Arc<K>, ctx: Arc<Ctx>) -> Result<Actio
     }
 
     let now = Timestamp::now();
-    let desired = calculate_status(owner.as_ref(), &active, failure, now);
+    let mut desired = calculate_status(owner.as_ref(), &active, failure, now);
     if status_differs(&owner.status_json(), &desired) {
+        if desired.get("conditions").is_none() {
+            // A merge patch only removes what it names as null.
+            desired["conditions"] = Value::Null;
+        }
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
         match api
             .patch_status(

@@ -1,0 +1,541 @@
+//! ResourceQuota (admission + controller) and LimitRange admission
+//! (sig-api-machinery ResourceQuota and sig-scheduling LimitRange
+//! conformance behaviours, and kubectl).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Pod, ReplicationController, ResourceQuota, Secret, Service,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::conformance_util::{api_status, obj, test_namespace};
+use crate::controllers_util::eventually;
+use crate::harness::Cluster;
+
+/// `status.used` of a quota, as plain strings.
+async fn used(quotas: &Api<ResourceQuota>, name: &str) -> Option<BTreeMap<String, String>> {
+    let q = quotas.get(name).await.ok()?;
+    let st = q.status?;
+    // Only once the controller has seen this spec.
+    if st.hard != q.spec.and_then(|s| s.hard) {
+        return None;
+    }
+    Some(
+        st.used?
+            .into_iter()
+            .map(|(k, Quantity(v))| (k, v))
+            .collect(),
+    )
+}
+
+/// Waits until the quota's `used` has exactly these values for these keys.
+async fn wait_used(quotas: &Api<ResourceQuota>, name: &str, want: &[(&str, &str)]) {
+    eventually(&format!("quota {name} used {want:?}"), || async {
+        let u = used(quotas, name).await?;
+        want.iter()
+            .all(|(k, v)| u.get(*k).map(String::as_str) == Some(*v))
+            .then_some(())
+    })
+    .await;
+}
+
+fn quota(name: &str, hard: Value) -> ResourceQuota {
+    obj(json!({"metadata": {"name": name}, "spec": {"hard": hard}}))
+}
+
+fn pod(name: &str, resources: Value) -> Pod {
+    obj(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "resources": resources}]},
+    }))
+}
+
+// [sig-api-machinery] ResourceQuota should create a ResourceQuota and ensure
+// its status is promptly calculated; ... capture the life of a configMap,
+// secret, service, replication controller and replica set.
+#[tokio::test]
+async fn quota_counts_objects_through_their_life() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "resourcequota").await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    quotas
+        .create(
+            &PostParams::default(),
+            &quota(
+                "test-quota",
+                json!({
+                    "pods": "5", "services": "10", "services.nodeports": "1",
+                    "replicationcontrollers": "10", "resourcequotas": "1",
+                    "configmaps": "10", "secrets": "10", "persistentvolumeclaims": "10",
+                    "count/replicasets.apps": "5", "requests.storage": "10Gi",
+                }),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_used(
+        &quotas,
+        "test-quota",
+        &[
+            ("resourcequotas", "1"),
+            ("pods", "0"),
+            // kube-root-ca.crt is already there.
+            ("configmaps", "1"),
+            ("services", "0"),
+        ],
+    )
+    .await;
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    cms.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "cm"}, "data": {"a": "b"}})),
+    )
+    .await
+    .unwrap();
+    wait_used(&quotas, "test-quota", &[("configmaps", "2")]).await;
+    cms.delete("cm", &DeleteParams::default()).await.unwrap();
+    wait_used(&quotas, "test-quota", &[("configmaps", "1")]).await;
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "s"}, "data": {"a": "Yg=="}})),
+        )
+        .await
+        .unwrap();
+    wait_used(&quotas, "test-quota", &[("secrets", "1")]).await;
+    secrets.delete("s", &DeleteParams::default()).await.unwrap();
+    wait_used(&quotas, "test-quota", &[("secrets", "0")]).await;
+
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}})),
+        )
+        .await
+        .unwrap();
+    let np =
+        json!({"metadata": {"name": "np"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+    services
+        .create(&PostParams::default(), &obj(np))
+        .await
+        .unwrap();
+    wait_used(
+        &quotas,
+        "test-quota",
+        &[("services", "2"), ("services.nodeports", "1")],
+    )
+    .await;
+    // The node port quota is full now.
+    let np2 =
+        json!({"metadata": {"name": "np2"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+    let err = api_status(
+        services
+            .create(&PostParams::default(), &obj(np2))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 403, "{err:?}");
+    assert_eq!(
+        err.message,
+        "services \"np2\" is forbidden: exceeded quota: test-quota, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1"
+    );
+    services
+        .delete("svc", &DeleteParams::default())
+        .await
+        .unwrap();
+    services
+        .delete("np", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_used(
+        &quotas,
+        "test-quota",
+        &[("services", "0"), ("services.nodeports", "0")],
+    )
+    .await;
+
+    let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), &ns);
+    rcs.create(
+        &PostParams::default(),
+        &obj(
+            json!({"metadata": {"name": "rc"}, "spec": {"replicas": 0, "selector": {"a": "b"},
+            "template": {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    wait_used(&quotas, "test-quota", &[("replicationcontrollers", "1")]).await;
+    rcs.delete("rc", &DeleteParams::default()).await.unwrap();
+    wait_used(&quotas, "test-quota", &[("replicationcontrollers", "0")]).await;
+
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    rss.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "rs"}, "spec": {"replicas": 0,
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})),
+    )
+    .await
+    .unwrap();
+    wait_used(&quotas, "test-quota", &[("count/replicasets.apps", "1")]).await;
+    rss.delete("rs", &DeleteParams::default()).await.unwrap();
+    wait_used(&quotas, "test-quota", &[("count/replicasets.apps", "0")]).await;
+}
+
+// [sig-api-machinery] ResourceQuota should create a ResourceQuota and
+// capture the life of a pod.
+#[tokio::test]
+async fn quota_limits_pod_compute_resources() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "resourcequota").await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    quotas
+        .create(
+            &PostParams::default(),
+            &quota(
+                "test-quota",
+                json!({"pods": "5", "requests.cpu": "1", "requests.memory": "500Mi",
+                    "requests.example.com/dongle": "3", "limits.cpu": "2"}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_used(
+        &quotas,
+        "test-quota",
+        &[("pods", "0"), ("requests.cpu", "0")],
+    )
+    .await;
+    let requests = json!({"cpu": "500m", "memory": "252Mi", "example.com/dongle": "2"});
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "test-pod",
+            json!({"requests": requests, "limits": {"cpu": "500m", "example.com/dongle": "2"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    // Admission charged it at once; the controller's recount agrees.
+    wait_used(
+        &quotas,
+        "test-quota",
+        &[
+            ("pods", "1"),
+            ("requests.cpu", "500m"),
+            ("requests.memory", "252Mi"),
+            ("requests.example.com/dongle", "2"),
+        ],
+    )
+    .await;
+    let err = api_status(
+        pods.create(
+            &PostParams::default(),
+            &pod(
+                "fail-pod",
+                json!({"requests": {"cpu": "600m", "memory": "100Mi"}, "limits": {"cpu": "600m"}}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(err.reason, "Forbidden");
+    assert_eq!(
+        err.message,
+        "pods \"fail-pod\" is forbidden: exceeded quota: test-quota, requested: requests.cpu=600m, used: requests.cpu=500m, limited: requests.cpu=1"
+    );
+    // A quota on cpu needs every container to say how much.
+    let err = api_status(
+        pods.create(&PostParams::default(), &pod("no-requests", json!({})))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        err.message,
+        "pods \"no-requests\" is forbidden: failed quota: test-quota: must specify limits.cpu for: c; requests.cpu for: c; requests.memory for: c"
+    );
+    // Dry run: checked, not charged.
+    pods.create(
+        &PostParams {
+            dry_run: true,
+            ..Default::default()
+        },
+        &pod(
+            "dry",
+            json!({"requests": {"cpu": "100m", "memory": "1Mi"}, "limits": {"cpu": "100m"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        used(&quotas, "test-quota").await.unwrap()["requests.cpu"],
+        "500m"
+    );
+    pods.delete("test-pod", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    wait_used(
+        &quotas,
+        "test-quota",
+        &[
+            ("pods", "0"),
+            ("requests.cpu", "0"),
+            ("requests.memory", "0"),
+        ],
+    )
+    .await;
+}
+
+// [sig-api-machinery] ResourceQuota should verify ResourceQuota with best
+// effort scope, and with terminating scopes.
+#[tokio::test]
+async fn quota_scopes_select_pods() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "resourcequota").await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    for (name, scope) in [
+        ("best-effort", "BestEffort"),
+        ("not-best-effort", "NotBestEffort"),
+        ("terminating", "Terminating"),
+        ("not-terminating", "NotTerminating"),
+    ] {
+        let q: ResourceQuota = obj(json!({"metadata": {"name": name},
+            "spec": {"hard": {"pods": "5"}, "scopes": [scope]}}));
+        quotas.create(&PostParams::default(), &q).await.unwrap();
+        wait_used(&quotas, name, &[("pods", "0")]).await;
+    }
+    pods.create(&PostParams::default(), &pod("be", json!({})))
+        .await
+        .unwrap();
+    wait_used(&quotas, "best-effort", &[("pods", "1")]).await;
+    wait_used(&quotas, "not-terminating", &[("pods", "1")]).await;
+    wait_used(&quotas, "not-best-effort", &[("pods", "0")]).await;
+    wait_used(&quotas, "terminating", &[("pods", "0")]).await;
+    let mut p = pod(
+        "nbe",
+        json!({"requests": {"cpu": "100m"}, "limits": {"cpu": "200m"}}),
+    );
+    p.spec.as_mut().unwrap().active_deadline_seconds = Some(3600);
+    pods.create(&PostParams::default(), &p).await.unwrap();
+    wait_used(&quotas, "not-best-effort", &[("pods", "1")]).await;
+    wait_used(&quotas, "terminating", &[("pods", "1")]).await;
+    wait_used(&quotas, "best-effort", &[("pods", "1")]).await;
+    for name in ["be", "nbe"] {
+        pods.delete(name, &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+    }
+    for name in [
+        "best-effort",
+        "not-best-effort",
+        "terminating",
+        "not-terminating",
+    ] {
+        wait_used(&quotas, name, &[("pods", "0")]).await;
+    }
+}
+
+// [sig-apps] ReplicationController should surface a failure condition on a
+// common issue like exceeded quota.
+#[tokio::test]
+async fn replication_controller_surfaces_exceeded_quota() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "rc-quota").await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    quotas
+        .create(
+            &PostParams::default(),
+            &quota("condition-test", json!({"pods": "2"})),
+        )
+        .await
+        .unwrap();
+    wait_used(&quotas, "condition-test", &[("pods", "0")]).await;
+    let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), &ns);
+    rcs.create(
+        &PostParams::default(),
+        &obj(
+            json!({"metadata": {"name": "condition-test"}, "spec": {"replicas": 3,
+            "selector": {"name": "condition-test"},
+            "template": {"metadata": {"labels": {"name": "condition-test"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    let message = eventually("ReplicaFailure", || async {
+        let rc = rcs.get("condition-test").await.ok()?;
+        let cond = rc
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")?;
+        Some(cond.message.unwrap_or_default())
+    })
+    .await;
+    assert!(
+        message.contains("exceeded quota: condition-test"),
+        "{message}"
+    );
+    rcs.patch(
+        "condition-test",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .unwrap();
+    eventually("condition gone", || async {
+        let rc = rcs.get("condition-test").await.ok()?;
+        let conds = rc.status?.conditions.unwrap_or_default();
+        (!conds.iter().any(|c| c.type_ == "ReplicaFailure")).then_some(())
+    })
+    .await;
+}
+
+// kubectl create quota / a refused pod through kubectl.
+#[tokio::test]
+async fn kubectl_create_quota_limits_pods() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "kubectl-quota").await;
+    c.kubectl_ok(&["create", "quota", "q", "--hard=pods=1", "-n", &ns]);
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    wait_used(&quotas, "q", &[("pods", "0")]).await;
+    c.kubectl_ok(&["run", "one", "--image=busybox", "-n", &ns]);
+    let out = c.kubectl(&["run", "two", "--image=busybox", "-n", &ns]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("pods \"two\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{stderr}"
+    );
+}
+
+// [sig-scheduling] LimitRange should create a LimitRange with defaults and
+// ensure pod has those defaults applied.
+#[tokio::test]
+async fn limit_range_defaults_and_bounds_pods() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "limitrange").await;
+    let ranges: Api<LimitRange> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    ranges
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "limits"}, "spec": {"limits": [{
+                "type": "Container",
+                "min": {"cpu": "100m", "memory": "10Mi", "ephemeral-storage": "100Mi"},
+                "max": {"cpu": "500m", "memory": "500Mi", "ephemeral-storage": "500Gi"},
+                "defaultRequest": {"cpu": "100m", "memory": "200Mi", "ephemeral-storage": "200Gi"},
+                "default": {"cpu": "500m", "memory": "500Mi", "ephemeral-storage": "500Gi"},
+                "maxLimitRequestRatio": {"cpu": "10"},
+            }]}})),
+        )
+        .await
+        .unwrap();
+    // No resources: all defaults.
+    let created = pods
+        .create(&PostParams::default(), &pod("defaults", json!({})))
+        .await
+        .unwrap();
+    let res = |p: &Pod| {
+        let r = p.spec.as_ref().unwrap().containers[0]
+            .resources
+            .clone()
+            .unwrap();
+        let s = |m: Option<BTreeMap<String, Quantity>>| -> BTreeMap<String, String> {
+            m.unwrap_or_default()
+                .into_iter()
+                .map(|(k, Quantity(v))| (k, v))
+                .collect()
+        };
+        (s(r.requests), s(r.limits))
+    };
+    let (req, lim) = res(&created);
+    assert_eq!(req["cpu"], "100m");
+    assert_eq!(req["memory"], "200Mi");
+    assert_eq!(req["ephemeral-storage"], "200Gi");
+    assert_eq!(lim["cpu"], "500m");
+    assert_eq!(lim["memory"], "500Mi");
+    assert_eq!(
+        created.metadata.annotations.unwrap()["kubernetes.io/limit-ranger"],
+        "LimitRanger plugin set: cpu, ephemeral-storage, memory request for container c; cpu, ephemeral-storage, memory limit for container c"
+    );
+    // Partial resources: the rest defaulted (the request follows its own limit).
+    let partial = pods
+        .create(
+            &PostParams::default(),
+            &pod(
+                "partial",
+                json!({"requests": {"cpu": "300m"}, "limits": {"memory": "300Mi"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let (req, lim) = res(&partial);
+    assert_eq!(req["cpu"], "300m");
+    assert_eq!(req["memory"], "300Mi");
+    assert_eq!(lim["cpu"], "500m");
+    assert_eq!(lim["memory"], "300Mi");
+    // Over the max: refused.
+    let err = api_status(
+        pods.create(
+            &PostParams::default(),
+            &pod(
+                "too-big",
+                json!({"requests": {"cpu": "600m"}, "limits": {"cpu": "600m"}}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "pods \"too-big\" is forbidden: maximum cpu usage per Container is 500m, but limit is 600m"
+    );
+    // Under the min: refused.
+    let err = api_status(
+        pods.create(
+            &PostParams::default(),
+            &pod("too-small", json!({"requests": {"cpu": "50m"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        err.message,
+        "pods \"too-small\" is forbidden: minimum cpu usage per Container is 100m, but request is 50m"
+    );
+    // Once the range is gone, anything goes again.
+    ranges
+        .delete("limits", &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "too-big",
+            json!({"requests": {"cpu": "600m"}, "limits": {"cpu": "600m"}}),
+        ),
+    )
+    .await
+    .unwrap();
+}
