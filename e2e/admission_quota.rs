@@ -450,6 +450,28 @@ async fn limit_range_defaults_and_bounds_pods() {
         )
         .await
         .unwrap();
+    // Defaulted as upstream: a default limit from max, requests from it.
+    let defaulted = ranges
+        .create(
+            &PostParams::default(),
+            &obj(
+                json!({"metadata": {"name": "defaulted"}, "spec": {"limits": [{
+                    "type": "Container", "max": {"memory": "1Gi"}, "min": {"cpu": "1m"},
+                }]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let item = serde_json::to_value(&defaulted.spec.unwrap().limits[0]).unwrap();
+    assert_eq!(item["default"], json!({"memory": "1Gi"}));
+    assert_eq!(
+        item["defaultRequest"],
+        json!({"memory": "1Gi", "cpu": "1m"})
+    );
+    ranges
+        .delete("defaulted", &DeleteParams::default())
+        .await
+        .unwrap();
     // No resources: all defaults.
     let created = pods
         .create(&PostParams::default(), &pod("defaults", json!({})))

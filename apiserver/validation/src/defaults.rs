@@ -477,6 +477,36 @@ fn with_spec(m: &mut Map<String, Value>, f: impl FnOnce(&mut Map<String, Value>)
     }
 }
 
+/// Upstream's `SetDefaults_LimitRangeItem`: a Container item's default
+/// limit comes from its max, its default request from the default limit,
+/// then from its min.
+fn default_limit_range_item(item: &mut Map<String, Value>) {
+    if item.get("type").and_then(Value::as_str) != Some("Container") {
+        return;
+    }
+    let list = |item: &Map<String, Value>, k: &str| {
+        item.get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (max, min) = (list(item, "max"), list(item, "min"));
+    let mut default = list(item, "default");
+    for (k, v) in max {
+        default.entry(k).or_insert(v);
+    }
+    let mut request = list(item, "defaultRequest");
+    for (k, v) in default.iter().chain(&min) {
+        request.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if !default.is_empty() {
+        item.insert("default".into(), Value::Object(default));
+    }
+    if !request.is_empty() {
+        item.insert("defaultRequest".into(), Value::Object(request));
+    }
+}
+
 /// Applies upstream's v1 defaulting for `group`/`resource` in place.
 pub fn default(group: &str, resource: &str, obj: &mut Value) {
     let Some(m) = obj.as_object_mut() else {
@@ -488,6 +518,7 @@ pub fn default(group: &str, resource: &str, obj: &mut Value) {
         ("", "replicationcontrollers") => default_rc(m),
         ("", "services") => default_service(m),
         ("", "secrets") => set_if_absent(m, "type", json!("Opaque")),
+        ("", "limitranges") => with_spec(m, |s| each_obj(s, "limits", default_limit_range_item)),
         ("", "namespaces") => {
             let name = m
                 .get("metadata")
