@@ -1,7 +1,7 @@
 //! End-to-end tests: real `rkube up` processes driven by the stock kubectl
 //! and kube-rs.
 
-mod admission_quota;
+mod admission;
 mod api;
 mod apply;
 mod basics;

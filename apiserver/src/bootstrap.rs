@@ -131,5 +131,18 @@ pub async fn ensure_system_objects(
           "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }),
     )
     .await?;
+    // Upstream's scheduling post-start hook: the two system classes.
+    if let Ok(classes) = resource(catalogue, "scheduling.k8s.io", "priorityclasses") {
+        for (name, value, description) in rkube_validation::SYSTEM_PRIORITY_CLASSES {
+            ensure(
+                registry,
+                &classes,
+                None,
+                json!({ "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                  "metadata": { "name": name }, "value": value, "description": description }),
+            )
+            .await?;
+        }
+    }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! The admission chain on create, in upstream's plugin order: LimitRanger,
-//! DefaultTolerationSeconds, then ResourceQuota last (it charges the quota,
+//! DefaultTolerationSeconds, Priority, then ResourceQuota last (it charges the quota,
 //! so nothing may reject the object after it). Runs after field ownership
 //! is recorded, as upstream's admission runs after the field manager.
 
 mod limitranger;
+mod priority;
 mod quota;
 mod tolerations;
 
@@ -20,12 +21,16 @@ pub async fn admit_create(
     obj: &mut Value,
     dry_run: bool,
 ) -> Result<(), ApiError> {
+    if r.group == "scheduling.k8s.io" && r.plural == "priorityclasses" {
+        priority::admit_class(reg, r, obj).await?;
+    }
     let Some(ns) = namespace.filter(|_| r.namespaced) else {
         return Ok(());
     };
     if r.group.is_empty() && r.plural == "pods" {
         limitranger::admit_pod(reg, r, ns, obj).await?;
         tolerations::default_toleration_seconds(obj);
+        priority::admit_pod(reg, r, obj).await?;
     }
     quota::admit(reg, r, ns, obj, dry_run).await
 }
@@ -39,10 +44,19 @@ struct Stored {
 
 /// Every object under `/<prefix>/<ns>/`, in name order.
 async fn list_namespaced(reg: &Registry, prefix: &str, ns: &str) -> Result<Vec<Stored>, ApiError> {
+    list_under(reg, prefix, &format!("/{prefix}/{ns}/")).await
+}
+
+/// Every cluster-scoped object under `/<prefix>/`.
+async fn list_cluster(reg: &Registry, prefix: &str) -> Result<Vec<Stored>, ApiError> {
+    list_under(reg, prefix, &format!("/{prefix}/")).await
+}
+
+async fn list_under(reg: &Registry, prefix: &str, key: &str) -> Result<Vec<Stored>, ApiError> {
     let got = reg
         .store
         .range(RangeRequest {
-            prefix: format!("/{prefix}/{ns}/"),
+            prefix: key.to_owned(),
             ..Default::default()
         })
         .await

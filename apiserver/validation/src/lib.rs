@@ -32,6 +32,7 @@ pub use meta::{
     name_path_segment, name_subdomain,
 };
 pub use pods::config_key_errors;
+pub use scheduling::SYSTEM_PRIORITY_CLASSES;
 
 use meta::{validate_object_meta, validate_object_meta_update};
 use serde_json::Value;
@@ -152,6 +153,11 @@ pub fn validate_create(group: &str, resource: &str, obj: &Value) -> Vec<FieldErr
         ("", "configmaps") => config::validate_configmap(obj),
         ("", "secrets") => config::validate_secret(obj),
         ("", "namespaces") => config::validate_namespace(obj),
+        ("scheduling.k8s.io", "priorityclasses") => {
+            let mut e = validate_object_meta(obj, &meta_rules(group, resource));
+            e.extend(scheduling::validate_priority_class(obj));
+            e
+        }
         ("", "podtemplates") => {
             let mut e = validate_object_meta(obj, &meta_rules(group, resource));
             e.extend(pods::validate_pod_template_spec(

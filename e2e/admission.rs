@@ -1,4 +1,4 @@
-//! ResourceQuota (admission + controller) and LimitRange admission
+//! Admission: ResourceQuota (admission + controller), LimitRange and Priority
 //! (sig-api-machinery ResourceQuota and sig-scheduling LimitRange
 //! conformance behaviours, and kubectl).
 
@@ -560,4 +560,93 @@ async fn limit_range_defaults_and_bounds_pods() {
     )
     .await
     .unwrap();
+}
+
+// Priority admission and the system PriorityClasses ([sig-scheduling]
+// preemption tests rely on both).
+#[tokio::test]
+async fn priority_classes_resolve_into_pods() {
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    let critical = classes.get("system-node-critical").await.unwrap();
+    assert_eq!(critical.value, Some(2_000_001_000));
+    assert_eq!(
+        classes.get("system-cluster-critical").await.unwrap().value,
+        Some(2_000_000_000)
+    );
+    let ns = test_namespace(&client, "priority").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let mut p = pod("critical", json!({}));
+    p.spec.as_mut().unwrap().priority_class_name = Some("system-cluster-critical".into());
+    let created = pods.create(&PostParams::default(), &p).await.unwrap();
+    let spec = created.spec.unwrap();
+    assert_eq!(spec.priority, Some(2_000_000_000));
+    assert_eq!(
+        spec.preemption_policy.as_deref(),
+        Some("PreemptLowerPriority")
+    );
+    // No class: priority 0.
+    let plain = pods
+        .create(&PostParams::default(), &pod("plain", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(plain.spec.unwrap().priority, Some(0));
+    let mut p = pod("unknown", json!({}));
+    p.spec.as_mut().unwrap().priority_class_name = Some("nope".into());
+    let err = api_status(pods.create(&PostParams::default(), &p).await.unwrap_err());
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "pods \"unknown\" is forbidden: no PriorityClass with name nope was found"
+    );
+    let mut p = pod("given", json!({}));
+    p.spec.as_mut().unwrap().priority = Some(5);
+    let err = api_status(pods.create(&PostParams::default(), &p).await.unwrap_err());
+    assert_eq!(
+        err.message,
+        "pods \"given\" is forbidden: the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 0 from the given PriorityClass name"
+    );
+    // A global default applies to pods naming no class; only one may exist.
+    let class = |name: &str| -> PriorityClass {
+        obj(json!({"metadata": {"name": name}, "value": 7, "globalDefault": true}))
+    };
+    classes
+        .create(&PostParams::default(), &class("gd"))
+        .await
+        .unwrap();
+    let err = api_status(
+        classes
+            .create(&PostParams::default(), &class("gd2"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        err.message,
+        "priorityclasses.scheduling.k8s.io \"gd2\" is forbidden: PriorityClass gd is already marked as default. Only one default can exist"
+    );
+    let defaulted = pods
+        .create(&PostParams::default(), &pod("defaulted", json!({})))
+        .await
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(defaulted.priority, Some(7));
+    assert_eq!(defaulted.priority_class_name.as_deref(), Some("gd"));
+    // The system- prefix is reserved.
+    let err = api_status(
+        classes
+            .create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": "system-foo"}, "value": 10})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "PriorityClass.scheduling.k8s.io \"system-foo\" is invalid: metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: system-foo is not a known system priority class"
+    );
 }
