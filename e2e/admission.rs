@@ -650,3 +650,133 @@ async fn priority_classes_resolve_into_pods() {
         "PriorityClass.scheduling.k8s.io \"system-foo\" is invalid: metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. error: system-foo is not a known system priority class"
     );
 }
+
+// [sig-api-machinery] ResourceQuota should apply changes to a resourcequota
+// status: status writes go through /status only, and the controller puts
+// status.hard back to the spec.
+#[tokio::test]
+async fn quota_status_follows_spec_after_status_writes() {
+    let c = Cluster::up_with_controllers().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "resourcequota").await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    let hard = |q: &ResourceQuota| -> Option<BTreeMap<String, String>> {
+        Some(
+            q.status
+                .as_ref()?
+                .hard
+                .clone()?
+                .into_iter()
+                .map(|(k, Quantity(v))| (k, v))
+                .collect(),
+        )
+    };
+    let want = |cpu: &str, mem: &str| {
+        BTreeMap::from([
+            ("cpu".to_string(), cpu.to_string()),
+            ("memory".to_string(), mem.to_string()),
+        ])
+    };
+    quotas
+        .create(
+            &PostParams::default(),
+            &quota("e2e-rq-status", json!({"cpu": "500m", "memory": "500Mi"})),
+        )
+        .await
+        .unwrap();
+    eventually("status.hard = spec", || async {
+        (hard(&quotas.get("e2e-rq-status").await.ok()?)? == want("500m", "500Mi")).then_some(())
+    })
+    .await;
+    // Patching the spec moves status.hard after it.
+    quotas
+        .patch(
+            "e2e-rq-status",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hard": {"cpu": "1", "memory": "1Gi"}}})),
+        )
+        .await
+        .unwrap();
+    eventually("status.hard = new spec", || async {
+        (hard(&quotas.get("e2e-rq-status").await.ok()?)? == want("1", "1Gi")).then_some(())
+    })
+    .await;
+    // A status patch is taken, leaves the spec alone, and is then undone.
+    let patched = quotas
+        .patch_status(
+            "e2e-rq-status",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hard": {"cpu": "9"}}, "status": {"hard": {"cpu": "2", "memory": "2Gi"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.spec.unwrap().hard.unwrap()["cpu"],
+        Quantity("1".into())
+    );
+    eventually("status.hard reconciled", || async {
+        (hard(&quotas.get_status("e2e-rq-status").await.ok()?)? == want("1", "1Gi")).then_some(())
+    })
+    .await;
+}
+
+// [sig-api-machinery] ResourceQuota should be able to update and delete
+// ResourceQuota / should manage the lifecycle of a ResourceQuota.
+#[tokio::test]
+async fn quota_update_patch_and_delete_collection() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "resourcequota").await;
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    let mut q = quota("test-quota", json!({"cpu": "1", "memory": "500Mi"}));
+    q.metadata.labels = Some(BTreeMap::from([(
+        "e2e-rq-label".into(),
+        "test-quota".into(),
+    )]));
+    quotas.create(&PostParams::default(), &q).await.unwrap();
+    let mut got = quotas.get("test-quota").await.unwrap();
+    got.spec
+        .as_mut()
+        .unwrap()
+        .hard
+        .as_mut()
+        .unwrap()
+        .insert("cpu".into(), Quantity("2".into()));
+    let updated = quotas
+        .replace("test-quota", &PostParams::default(), &got)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.spec.unwrap().hard.unwrap()["cpu"],
+        Quantity("2".into())
+    );
+    let all: Api<ResourceQuota> = Api::all(client.clone());
+    let listed = all
+        .list(&kube::api::ListParams::default().labels("e2e-rq-label=test-quota"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let patched = quotas
+        .patch(
+            "test-quota",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"rq": "patched"}}, "spec": {"hard": {"memory": "1Gi"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.spec.unwrap().hard.unwrap()["memory"],
+        Quantity("1Gi".into())
+    );
+    quotas
+        .delete_collection(
+            &DeleteParams::default(),
+            &kube::api::ListParams::default().labels("e2e-rq-label=test-quota"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        api_status(quotas.get("test-quota").await.unwrap_err()).code,
+        404
+    );
+}
