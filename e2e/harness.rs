@@ -88,6 +88,23 @@ impl Cluster {
         c
     }
 
+    /// Everything `rkube up` runs: API server, controller manager and
+    /// scheduler, with more flags (e.g. `--simulated-nodes 2`).
+    pub async fn up_full(args: &[&str]) -> Cluster {
+        let mut c = Cluster {
+            child: None,
+            controllers: true,
+            scheduler_port: Some(free_port()),
+            extra: args.iter().map(|a| a.to_string()).collect(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            etcd: None,
+        };
+        c.spawn();
+        c.wait_ready().await;
+        c
+    }
+
     /// A cluster whose API server stores in a real etcd; `None` when etcd
     /// is not installed (outside CI).
     pub async fn up_on_etcd() -> Option<Cluster> {

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use crate::controllers_util::eventually;
 use crate::harness::Cluster;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -663,5 +664,134 @@ async fn priority_class_endpoints_allow_mutable_fields_only() {
             .expect("listed");
         assert_eq!(live.value, Some(i));
         assert_eq!(live.description.as_deref(), Some(desc));
+    }
+}
+
+/// A ReplicaSet of `replicas` pods of `class` asking for `fakecpu` of
+/// `example.com/fakecpu` on `node`.
+fn fake_cpu_rs(name: &str, class: &str, fakecpu: &str, node: &str) -> Value {
+    let res = json!({"example.com/fakecpu": fakecpu});
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"name": name}},
+            "template": {
+                "metadata": {"labels": {"name": name}},
+                "spec": {
+                    "priorityClassName": class,
+                    "nodeSelector": {"kubernetes.io/hostname": node},
+                    "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10",
+                        "resources": {"requests": res, "limits": res}}],
+                },
+            },
+        },
+    })
+}
+
+/// The running (not terminating) pods of a ReplicaSet, by uid.
+async fn rs_pods(pods: &Api<Pod>, name: &str) -> Vec<Pod> {
+    pods.list(&ListParams::default().labels(&format!("name={name}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+// [sig-scheduling] SchedulerPreemption PreemptionExecutionPath runs
+// ReplicaSets to verify preemption running path: on one node with 1000
+// fakecpu, ReplicaSets of priority 1, 2 and 3 take 200, 300 and 450; one of
+// priority 4 asking 500 preempts the fewest lower pods (those of priority 1
+// and 2: keeping priority 3 leaves room), and their replacements wait.
+#[tokio::test]
+async fn preemption_execution_path_with_replicasets() {
+    let c = Cluster::up_full(&["--simulated-nodes", "1"]).await;
+    let client = c.client().await;
+    let node = "sim-node-0";
+    let nodes: Api<Node> = Api::all(client.clone());
+    eventually("the node registered", || async {
+        nodes.get(node).await.ok()
+    })
+    .await;
+    nodes
+        .patch_status(
+            node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "capacity": {"example.com/fakecpu": "1000"},
+                "allocatable": {"example.com/fakecpu": "1000"},
+            }})),
+        )
+        .await
+        .unwrap();
+    for (name, value) in [("p1", 1), ("p2", 2), ("p3", 3), ("p4", 4)] {
+        c.kubectl_ok_with_input(
+            &["apply", "-f", "-"],
+            &format!("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {{name: {name}}}\nvalue: {value}\n"),
+        );
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut first = Vec::new();
+    for (name, class, amount) in [
+        ("rs1", "p1", "200"),
+        ("rs2", "p2", "300"),
+        ("rs3", "p3", "450"),
+    ] {
+        c.kubectl_ok_with_input(
+            &["apply", "-f", "-"],
+            &fake_cpu_rs(name, class, amount, node).to_string(),
+        );
+        let pod = eventually("a running pod of the ReplicaSet", || async {
+            rs_pods(&pods, name)
+                .await
+                .into_iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        })
+        .await;
+        first.push(pod.metadata.uid.unwrap());
+    }
+    c.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        &fake_cpu_rs("rs4", "p4", "500", node).to_string(),
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    eprintln!(
+        "DEBUG {}",
+        c.kubectl_ok(&["get", "pods,events", "-o", "wide"])
+    );
+    eprintln!("DEBUG {}", c.kubectl_ok(&["get", "pods", "-o", "yaml"]));
+    eventually("the preemptor running", || async {
+        rs_pods(&pods, "rs4")
+            .await
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+    // rs1's and rs2's first pods were preempted; rs3's stays.
+    for (i, name) in ["rs1", "rs2"].iter().enumerate() {
+        eventually("the victim replaced", || async {
+            let now = rs_pods(&pods, name).await;
+            (!now.is_empty()
+                && now
+                    .iter()
+                    .all(|p| p.metadata.uid.as_ref() != Some(&first[i])))
+            .then_some(())
+        })
+        .await;
+    }
+    let rs3 = rs_pods(&pods, "rs3").await;
+    assert_eq!(rs3.len(), 1);
+    assert_eq!(rs3[0].metadata.uid.as_ref(), Some(&first[2]));
+    // The replacements can't fit beside priority 3 and 4.
+    for name in ["rs1", "rs2"] {
+        let now = rs_pods(&pods, name).await;
+        assert!(
+            now.iter()
+                .all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none()),
+            "{name}: {now:?}"
+        );
     }
 }

@@ -27,6 +27,10 @@ pub struct Cache {
     image_nodes: HashMap<String, usize>,
     /// Nodes that have a Node object (the ones pods may land on).
     node_count: usize,
+    /// Pending pods nominated to a node by preemption (upstream's
+    /// nominator): pods of lower priority must leave them the room.
+    nominated: HashMap<String, Vec<Arc<PodInfo>>>,
+    nominated_node: HashMap<String, String>,
     pub namespaces: NamespaceLabels,
 }
 
@@ -124,6 +128,7 @@ impl Cache {
         if self.pods.contains_key(&pod.uid) {
             return;
         }
+        self.unnominate(&pod.uid);
         self.pods.insert(
             pod.uid.clone(),
             PodState {
@@ -161,6 +166,7 @@ impl Cache {
     pub fn upsert_pod(&mut self, pod: Arc<PodInfo>) {
         let node = pod.node_name().to_owned();
         self.remove_pod(&pod.uid);
+        self.unnominate(&pod.uid);
         self.pods.insert(
             pod.uid.clone(),
             PodState {
@@ -172,12 +178,38 @@ impl Cache {
     }
 
     pub fn remove_pod(&mut self, uid: &str) {
+        self.unnominate(uid);
         if let Some(state) = self.pods.remove(uid) {
             if let Some(&i) = self.index.get(&state.node) {
                 self.nodes[i].remove_pod(uid);
             }
             self.remove_entry_if_empty(&state.node);
         }
+    }
+
+    /// Records that `pod` waits for room on `node` (from preemption, or a
+    /// `nominatedNodeName` seen on a pending pod).
+    pub fn nominate(&mut self, pod: Arc<PodInfo>, node: &str) {
+        self.unnominate(&pod.uid);
+        self.nominated_node.insert(pod.uid.clone(), node.to_owned());
+        self.nominated.entry(node.to_owned()).or_default().push(pod);
+    }
+
+    pub fn unnominate(&mut self, uid: &str) {
+        let Some(node) = self.nominated_node.remove(uid) else {
+            return;
+        };
+        if let Some(list) = self.nominated.get_mut(&node) {
+            list.retain(|p| p.uid != uid);
+            if list.is_empty() {
+                self.nominated.remove(&node);
+            }
+        }
+    }
+
+    /// The pods nominated to `node`.
+    pub fn nominated_on(&self, node: &str) -> &[Arc<PodInfo>] {
+        self.nominated.get(node).map_or(&[], Vec::as_slice)
     }
 
     pub fn pod_count(&self) -> usize {

@@ -296,6 +296,38 @@ impl Framework {
         Status::success()
     }
 
+    /// Filters with the pods nominated to the node at this pod's priority
+    /// or above counted as if they were there (upstream's
+    /// `findNodesThatPassFilters` with nominated pods): a preemptor's room
+    /// is not taken by lower pods. Then again without them, as upstream,
+    /// for what only holds without (e.g. anti-affinity to them).
+    fn run_filters_with_nominated(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        view: &ClusterView,
+    ) -> Status {
+        let mut ahead = view
+            .cache
+            .nominated_on(&node.name)
+            .iter()
+            .filter(|p| p.uid != pod.uid && p.priority >= pod.priority)
+            .peekable();
+        if ahead.peek().is_none() {
+            return self.run_filters(state, pod, node);
+        }
+        let mut with = node.clone();
+        for p in ahead {
+            with.add_pod(p.clone());
+        }
+        let s = self.run_filters(state, pod, &with);
+        if !s.is_success() {
+            return s;
+        }
+        self.run_filters(state, pod, node)
+    }
+
     /// The scheduling cycle up to the choice of a node (upstream's
     /// `schedulePod`): PreFilter, Filter over enough nodes, PreScore,
     /// Score, selectHost. `next_start` rotates where filtering begins.
@@ -345,7 +377,9 @@ impl Framework {
             .and_then(|s| s.nominated_node_name.as_deref())
             && let Some(n) = cache.get(nominated)
             && n.node.is_some()
-            && self.run_filters(state, pod, n).is_success()
+            && self
+                .run_filters_with_nominated(state, pod, n, view)
+                .is_success()
         {
             return Outcome::Scheduled {
                 node: nominated.to_owned(),
@@ -367,7 +401,7 @@ impl Framework {
             if node.node.is_none() {
                 continue;
             }
-            let s = self.run_filters(state, pod, node);
+            let s = self.run_filters_with_nominated(state, pod, node, view);
             match s.code {
                 Code::Success => feasible.push(node),
                 Code::Error => {

@@ -143,6 +143,7 @@ fn on_pod(shared: &Shared, pod: Pod, deleted: bool) {
     let mut st = shared.lock();
     if deleted || is_terminal(&pod) {
         st.queue.delete(&uid);
+        st.cache.unnominate(&uid);
         let was_bound = st.cache.get_pod_node(&uid).is_some();
         st.cache.remove_pod(&uid);
         if was_bound {
@@ -169,7 +170,21 @@ fn on_pod(shared: &Shared, pod: Pod, deleted: bool) {
         return;
     };
     if pod.metadata.deletion_timestamp.is_some() || st.cache.is_assumed(&uid) {
+        st.cache.unnominate(&uid);
         return;
+    }
+    match pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty())
+    {
+        Some(node) => {
+            let node = node.to_owned();
+            st.cache
+                .nominate(Arc::new(PodInfo::new(pod.clone(), priority)), &node);
+        }
+        None => st.cache.unnominate(&uid),
     }
     let gated = !shared.frameworks[profile]
         .run_pre_enqueue(&pod)
@@ -288,6 +303,8 @@ fn scheduling_loop(shared: Arc<Shared>, out: mpsc::UnboundedSender<Outgoing>) {
                     reason: "Unschedulable",
                 });
                 if let Some(c) = nominated {
+                    // Known at once, before the API hears of it.
+                    st.cache.nominate(popped.pod.clone(), &c.node);
                     shared
                         .metrics
                         .preemption_victims
