@@ -209,6 +209,10 @@ impl Cache {
 
     /// The pods nominated to `node`.
     pub fn nominated_on(&self, node: &str) -> &[Arc<PodInfo>] {
+        if self.nominated.is_empty() {
+            // The usual case: no hashing per node on the hot path.
+            return &[];
+        }
         self.nominated.get(node).map_or(&[], Vec::as_slice)
     }
 
