@@ -42,6 +42,14 @@ pub struct Flags {
     pub tls_private_key_file: Option<PathBuf>,
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// The client certificate `pods/log` presents to kubelets.
+    #[arg(long)]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    #[arg(long)]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// Checks kubelets' serving certificates (unchecked without it, as upstream).
+    #[arg(long)]
+    pub kubelet_certificate_authority: Option<PathBuf>,
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
     #[arg(long, default_value = "30000-32767")]
@@ -116,6 +124,22 @@ pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyho
         &flags.service_node_port_range,
     )
     .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range/--service-node-port-range: {e}"))?;
+    if let (Some(cert), Some(key)) = (&flags.kubelet_client_certificate, &flags.kubelet_client_key)
+    {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let identity = rkube_pki::CertAndKey {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        };
+        let ca = match &flags.kubelet_certificate_authority {
+            Some(p) => Some(read(p)?),
+            None => None,
+        };
+        let tls = rkube_pki::kubelet_client_config(&identity, ca.as_deref())?;
+        api.kubelet = Some(rkube_apiserver::kubelet_client::KubeletClient::new(tls));
+    }
     let server = Arc::new(api);
     let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
     let listener = TcpListener::bind(addr)

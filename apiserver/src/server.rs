@@ -66,6 +66,8 @@ pub struct ApiServer {
     /// The store's revision when this server started: watches may resume
     /// from here on (upstream's watch caches start then), older is 410.
     pub started_at: std::sync::atomic::AtomicI64,
+    /// How `pods/log` reaches kubelets (`--kubelet-client-certificate`).
+    pub kubelet: Option<crate::kubelet_client::KubeletClient>,
 }
 
 pub const VERSION: &str = "v1.36.0";
@@ -102,6 +104,7 @@ impl ApiServer {
             caches: WatchCaches::new(store),
             metrics: Default::default(),
             started_at: Default::default(),
+            kubelet: None,
         }
     }
 
@@ -252,6 +255,10 @@ impl ApiServer {
                     q.get("dryRun").is_some_and(|v| v == "All"),
                 )
                 .await;
+        }
+        if sub == Some("log") && r.group.is_empty() && r.plural == "pods" && info.verb == "get" {
+            let name = info.name.as_deref().unwrap_or_default();
+            return crate::podlogs::serve(self, &r, ns, name, &q).await;
         }
         if matches!(sub, Some(s) if s != "status" && s != "finalize") {
             return Err(ApiError::not_implemented(&format!(
