@@ -7,14 +7,30 @@
 //! Paths in errors are upstream's: relative to the object root
 //! (`spec.replicas`), and for CRD checks relative to the base path given.
 
+mod defaults;
+mod embedded;
+mod format;
+mod listtype;
+mod openapi;
+mod path;
+mod prune;
+mod schema;
+mod structural;
+#[cfg(test)]
+mod tests;
+
 use serde_json::Value;
+use std::sync::Arc;
 
 pub use rkube_validation::{ErrorKind, FieldError};
+
+use schema::Schema;
 
 /// A compiled `openAPIV3Schema`.
 #[derive(Debug, Clone)]
 pub struct Structural {
     schema: Value,
+    parsed: Arc<Schema>,
 }
 
 impl Structural {
@@ -23,9 +39,14 @@ impl Structural {
     /// it. `base` is the schema's path inside the CRD, e.g.
     /// `spec.versions[0].schema.openAPIV3Schema`.
     pub fn compile(schema: &Value, base: &str) -> Result<Structural, Vec<FieldError>> {
-        let _ = base;
+        let parsed = Schema::parse(schema);
+        let errs = structural::check(&parsed, base);
+        if !errs.is_empty() {
+            return Err(errs);
+        }
         Ok(Structural {
             schema: schema.clone(),
+            parsed: Arc::new(parsed),
         })
     }
 
@@ -39,20 +60,26 @@ impl Structural {
     /// here). Returns the removed paths (`spec.foo`), for
     /// `fieldValidation=Strict|Warn`.
     pub fn prune(&self, obj: &mut Value) -> Vec<String> {
-        let _ = obj;
-        Vec::new()
+        prune::prune(obj, &self.parsed, true)
     }
 
-    /// Applies `default`s, as on write and when read from storage.
+    /// Applies `default`s, as on write and when read from storage. Nulls
+    /// in non-nullable fields without a default are dropped first, as
+    /// upstream's decoder does.
     pub fn apply_defaults(&self, obj: &mut Value) {
-        let _ = obj;
+        defaults::prune_nulls(obj, Some(&self.parsed));
+        defaults::default(obj, &self.parsed);
     }
 
     /// Validates a (pruned, defaulted) object against the schema, list
     /// types and `x-kubernetes-validations` rules; `old` is the stored
     /// object on update (for `oldSelf` transition rules and ratcheting).
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let _ = (obj, old);
-        Vec::new()
+        let _ = old;
+        let out = openapi::validate(&self.parsed, obj, "");
+        let mut errs = out.errors;
+        listtype::validate("", &self.parsed, obj, &mut errs);
+        embedded::validate("", &self.parsed, obj, &mut errs);
+        errs
     }
 }

@@ -1,0 +1,490 @@
+//! Behaviour tests with upstream's paths and messages.
+
+use crate::Structural;
+use serde_json::{Value, json};
+
+const BASE: &str = "spec.versions[0].schema.openAPIV3Schema";
+
+fn compile_errs(schema: Value) -> Vec<String> {
+    match Structural::compile(&schema, BASE) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn compiled(schema: Value) -> Structural {
+    match Structural::compile(&schema, BASE) {
+        Ok(s) => s,
+        Err(e) => panic!("schema rejected: {e:?}"),
+    }
+}
+
+fn errs(s: &Structural, obj: Value) -> Vec<String> {
+    s.validate(&obj, None)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+// ---- compile(): structural rules ----
+
+#[test]
+fn compile_requires_types() {
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {"spec": {"properties": {"x": {"type": "string"}}}}
+    }));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[spec].type: Required value: must not be empty for specified object fields"
+        )]
+    );
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"l": {"type": "array", "items": {}}}}),
+    );
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[l].items.type: Required value: must not be empty for specified array items"
+        )]
+    );
+    let e = compile_errs(json!({"properties": {}}));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.type: Required value: must not be empty at the root"
+        )]
+    );
+    let e = compile_errs(json!({"type": "string"}));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.type: Invalid value: \"string\": must be object at the root"
+        )]
+    );
+    let e = compile_errs(json!({"type": "object", "properties": {"l": {"type": "array"}}}));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[l].items: Required value: must be specified"
+        )]
+    );
+}
+
+#[test]
+fn compile_allows_untyped_under_int_or_string_and_embedded() {
+    assert!(
+        compile_errs(json!({
+            "type": "object",
+            "properties": {
+                "port": {"x-kubernetes-int-or-string": true,
+                         "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "res": {"type": "object", "x-kubernetes-embedded-resource": true,
+                        "x-kubernetes-preserve-unknown-fields": true}
+            }
+        }))
+        .is_empty()
+    );
+}
+
+#[test]
+fn compile_forbidden_keywords() {
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {
+            "a": {"type": "string", "$ref": "#/definitions/x"},
+            "b": {"type": "object", "properties": {"c": {"type": "string"}},
+                  "additionalProperties": {"type": "string"}},
+            "d": {"type": "array", "uniqueItems": true, "items": {"type": "string"}}
+        }
+    }));
+    assert_eq!(
+        e,
+        vec![
+            format!("{BASE}.properties[a].$ref: Forbidden: $ref is not supported"),
+            format!(
+                "{BASE}.properties[b].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive"
+            ),
+            format!(
+                "{BASE}.properties[d].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic"
+            ),
+        ]
+    );
+    let e = compile_errs(json!({"type": "object", "additionalProperties": {"type": "string"}}));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.additionalProperties: Forbidden: must not be used at the root"
+        )]
+    );
+}
+
+#[test]
+fn compile_metadata_only_name_and_generate_name() {
+    assert!(
+        compile_errs(json!({"type": "object", "properties": {"metadata": {
+            "type": "object", "properties": {"name": {"type": "string", "maxLength": 10}}}}}))
+        .is_empty()
+    );
+    let e = compile_errs(json!({"type": "object", "properties": {"metadata": {
+        "type": "object", "properties": {"labels": {"type": "object"}}}}}));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified"
+        )]
+    );
+    let e = compile_errs(json!({"type": "object", "properties": {"metadata": {"type": "string"}}}));
+    assert!(
+        e.contains(&format!(
+            "{BASE}.properties[metadata].type: Invalid value: \"string\": must be object"
+        )),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn compile_nested_value_validation_rules() {
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {"a": {"type": "string", "anyOf": [{"type": "string"}, {"pattern": "x"}]}}
+    }));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[a].anyOf[0].type: Forbidden: must be empty to be structural"
+        )]
+    );
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {"a": {"type": "object", "allOf": [{"properties": {"b": {"minLength": 1}}}]}}
+    }));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[a].properties[b]: Required value: because it is defined in {BASE}.properties[a].allOf[0].properties[b]"
+        )]
+    );
+}
+
+#[test]
+fn compile_list_type_rules() {
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {
+            "m": {"type": "array", "x-kubernetes-list-type": "map",
+                  "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+            "k": {"type": "string", "x-kubernetes-list-type": "set"},
+            "z": {"type": "array", "x-kubernetes-list-type": "bag", "items": {"type": "string"}}
+        }
+    }));
+    assert_eq!(
+        e,
+        vec![
+            format!(
+                "{BASE}.properties[k].type: Invalid value: \"string\": must be array if x-kubernetes-list-type is specified"
+            ),
+            format!(
+                "{BASE}.properties[m].x-kubernetes-list-map-keys: Required value: must not be empty if x-kubernetes-list-type is map"
+            ),
+            format!(
+                "{BASE}.properties[z].x-kubernetes-list-type: Unsupported value: \"bag\": supported values: \"atomic\", \"set\", \"map\""
+            ),
+        ]
+    );
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {"m": {"type": "array", "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "properties": {"name": {"type": "string"}}}}}
+    }));
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[m].items.properties.name.default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property"
+        )]
+    );
+}
+
+#[test]
+fn compile_defaults_must_be_pruned_and_valid() {
+    let e = compile_errs(json!({
+        "type": "object",
+        "properties": {
+            "a": {"type": "integer", "default": "x"},
+            "b": {"type": "object", "properties": {"c": {"type": "string"}}, "default": {"d": 1}}
+        }
+    }));
+    assert_eq!(
+        e,
+        vec![
+            format!(
+                "{BASE}.properties[a].default: Invalid value: \"string\":  in body must be of type integer: \"string\""
+            ),
+            format!(
+                "{BASE}.properties[b].default: Invalid value: {{\"d\":1}}: must not have unknown fields"
+            ),
+        ]
+    );
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"metadata": {"type": "object",
+        "properties": {"name": {"type": "string", "default": "x"}}}}}),
+    );
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[metadata].properties[name].default: Forbidden: must not be set in top-level metadata"
+        )]
+    );
+}
+
+// ---- validate() ----
+
+fn sample() -> Structural {
+    compiled(json!({
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "minLength": 2, "maxLength": 5, "pattern": "^[a-z]+$"},
+                    "replicas": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 1},
+                    "ratio": {"type": "number", "exclusiveMinimum": true, "minimum": 0},
+                    "mode": {"type": "string", "enum": ["a", "b"]},
+                    "id": {"type": "string", "format": "uuid"},
+                    "tags": {"type": "array", "maxItems": 2, "minItems": 1,
+                             "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                    "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                              "x-kubernetes-list-map-keys": ["port", "protocol"],
+                              "items": {"type": "object", "required": ["port"], "properties": {
+                                  "port": {"type": "integer"},
+                                  "protocol": {"type": "string", "default": "TCP"}}}},
+                    "labels": {"type": "object", "maxProperties": 1,
+                               "additionalProperties": {"type": "string"}},
+                    "opt": {"type": "string", "nullable": true},
+                    "port": {"x-kubernetes-int-or-string": true},
+                    "tpl": {"type": "object", "x-kubernetes-embedded-resource": true,
+                            "x-kubernetes-preserve-unknown-fields": true},
+                    "either": {"type": "string", "oneOf": [{"pattern": "^a"}, {"pattern": "^b"}]},
+                    "big": {"type": "integer", "maximum": 1000000}
+                }
+            }
+        }
+    }))
+}
+
+#[test]
+fn validate_accepts_valid_object() {
+    let s = sample();
+    let obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"},
+        "spec": {"name": "abc", "replicas": 3, "ratio": 0.5, "mode": "a",
+                 "id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "tags": ["x"],
+                 "ports": [{"port": 80}, {"port": 80, "protocol": "UDP"}],
+                 "labels": {"a": "b"}, "opt": null, "port": "http",
+                 "tpl": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}},
+                 "either": "abc"}});
+    assert_eq!(errs(&s, obj), Vec::<String>::new());
+}
+
+#[test]
+fn validate_messages_as_upstream() {
+    let s = sample();
+    let e = errs(&s, json!({"spec": {"name": "abc", "replicas": "string"}}));
+    assert_eq!(
+        e,
+        vec![
+            "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+        ]
+    );
+    let e = errs(
+        &s,
+        json!({"spec": {"name": "ABCDEFG", "mode": "x", "replicas": 11, "ratio": 0}}),
+    );
+    assert_eq!(
+        e,
+        vec![
+            "spec.mode: Unsupported value: \"x\": supported values: \"a\", \"b\"",
+            "spec.name: Too long: may not be more than 5 bytes",
+            "spec.name: Invalid value: \"ABCDEFG\": spec.name in body should match '^[a-z]+$'",
+            "spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0",
+            "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10",
+        ]
+    );
+    let e = errs(&s, json!({}));
+    assert_eq!(e, vec!["spec: Required value"]);
+    let e = errs(
+        &s,
+        json!({"spec": {"name": "a", "id": "nope", "big": 2000000, "opt": 1}}),
+    );
+    assert_eq!(
+        e,
+        vec![
+            "spec.big: Invalid value: 2000000: spec.big in body should be less than or equal to 1e+06",
+            "spec.id: Invalid value: \"nope\": spec.id in body must be of type uuid: \"nope\"",
+            "spec.name: Invalid value: \"a\": spec.name in body should be at least 2 chars long",
+            "spec.opt: Invalid value: \"integer\": spec.opt in body must be of type string: \"integer\"",
+        ]
+    );
+    let e = errs(&s, json!({"spec": {"name": null}}));
+    assert_eq!(
+        e,
+        vec![
+            "spec.name: Invalid value: \"null\": spec.name in body must be of type string: \"null\""
+        ]
+    );
+}
+
+#[test]
+fn validate_arrays_maps_and_list_types() {
+    let s = sample();
+    let e = errs(
+        &s,
+        json!({"spec": {"name": "ab", "tags": ["a", "a", "b"], "labels": {"a": "1", "b": "2"},
+            "ports": [{"port": 80}, {"port": 80, "protocol": "TCP"}]}}),
+    );
+    assert_eq!(
+        e,
+        vec![
+            "spec.labels: Too many: 2: must have at most 1 items",
+            "spec.tags: Too many: 3: must have at most 2 items",
+            "spec.ports[1]: Duplicate value: {\"port\":80,\"protocol\":\"TCP\"}",
+            "spec.tags[1]: Duplicate value: \"a\"",
+        ]
+    );
+    let e = errs(&s, json!({"spec": {"name": "ab", "tags": []}}));
+    assert_eq!(
+        e,
+        vec!["spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items"]
+    );
+}
+
+#[test]
+fn validate_int_or_string_embedded_and_junctors() {
+    let s = sample();
+    let e = errs(
+        &s,
+        json!({"spec": {"name": "ab", "port": true, "tpl": {"metadata": {"name": "a/b"}},
+            "either": "c"}}),
+    );
+    assert_eq!(
+        e,
+        vec![
+            "<nil>: Invalid value: \"\": \"spec.either\" must validate one and only one schema (oneOf). Found none valid",
+            "spec.either: Invalid value: \"c\": spec.either in body should match '^a'",
+            "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\"",
+            "spec.tpl.apiVersion: Required value: must not be empty",
+            "spec.tpl.kind: Required value: must not be empty",
+            "spec.tpl.metadata.name: Invalid value: \"a/b\": may not contain '/'",
+        ]
+    );
+    let e = errs(
+        &s,
+        json!({"spec": {"name": "ab", "tpl": {"apiVersion": "v1", "kind": "9x"}}}),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with(
+        "spec.tpl.kind: Invalid value: \"9x\": may have mixed case, but should otherwise match: "
+    ));
+}
+
+#[test]
+fn validate_additional_properties_false() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"m": {"type": "object",
+        "additionalProperties": false}}}),
+    );
+    assert_eq!(
+        errs(&s, json!({"m": {"x": 1}})),
+        vec!["m: Invalid value: \"x\": m.x in body is a forbidden property"]
+    );
+}
+
+// ---- prune() and apply_defaults() ----
+
+#[test]
+fn prune_unknown_fields() {
+    let s = compiled(json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "a": {"type": "string"},
+                "list": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                         "properties": {"known": {"type": "object", "properties": {"x": {"type": "string"}}}}},
+                "map": {"type": "object", "additionalProperties": {"type": "object",
+                        "properties": {"v": {"type": "string"}}}},
+                "res": {"type": "object", "x-kubernetes-embedded-resource": true,
+                        "properties": {"spec": {"type": "object"}}}
+            }}
+        }
+    }));
+    let mut obj = json!({
+        "apiVersion": "g/v1", "kind": "K", "metadata": {"name": "n", "whatever": 1},
+        "extra": 1,
+        "spec": {"a": "x", "b": 2,
+                 "list": [{"k": "1", "z": 2}],
+                 "free": {"anything": {"goes": 1}, "known": {"x": "1", "y": 2}},
+                 "map": {"one": {"v": "1", "w": 2}},
+                 "res": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {}}}
+    });
+    let mut pruned = s.prune(&mut obj);
+    pruned.sort();
+    assert_eq!(
+        pruned,
+        vec![
+            "extra",
+            "spec.b",
+            "spec.free.known.y",
+            "spec.list[0].z",
+            "spec.map.one.w",
+            "spec.res.status"
+        ]
+    );
+    assert_eq!(
+        obj,
+        json!({
+            "apiVersion": "g/v1", "kind": "K", "metadata": {"name": "n", "whatever": 1},
+            "spec": {"a": "x", "list": [{"k": "1"}],
+                     "free": {"anything": {"goes": 1}, "known": {"x": "1"}},
+                     "map": {"one": {"v": "1"}},
+                     "res": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}}
+        })
+    );
+}
+
+#[test]
+fn defaults_descend_into_arrays_maps_and_handle_nulls() {
+    let s = compiled(json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "default": {}, "properties": {
+                "replicas": {"type": "integer", "default": 1},
+                "nested": {"type": "object", "default": {}, "properties": {"x": {"type": "string", "default": "dx"}}},
+                "items": {"type": "array", "items": {"type": "object", "properties": {
+                    "p": {"type": "string", "default": "P"}}}},
+                "m": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                    "q": {"type": "integer", "default": 7}}}},
+                "nullable": {"type": "string", "nullable": true, "default": "n"},
+                "nodefault": {"type": "string"}
+            }}
+        }
+    }));
+    let mut obj = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {}});
+    s.apply_defaults(&mut obj);
+    assert_eq!(
+        obj["spec"],
+        json!({"replicas": 1, "nested": {"x": "dx"}, "nullable": "n"})
+    );
+    let mut obj = json!({"spec": {"replicas": null, "items": [{}, {"p": "x"}], "m": {"a": {}},
+        "nullable": null, "nodefault": null}});
+    s.apply_defaults(&mut obj);
+    assert_eq!(
+        obj["spec"],
+        json!({"replicas": 1, "nested": {"x": "dx"}, "items": [{"p": "P"}, {"p": "x"}],
+               "m": {"a": {"q": 7}}, "nullable": null})
+    );
+}
