@@ -169,7 +169,7 @@ fn isbn10(s: &str) -> bool {
         };
         sum += (i as u32 + 1) * v;
     }
-    sum % 11 == 0
+    sum.is_multiple_of(11)
 }
 
 fn isbn13(s: &str) -> bool {
@@ -186,7 +186,7 @@ fn isbn13(s: &str) -> bool {
         .enumerate()
         .map(|(i, v)| if i % 2 == 0 { *v } else { 3 * v })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn luhn(s: &str) -> bool {
@@ -211,7 +211,7 @@ fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

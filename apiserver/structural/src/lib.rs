@@ -7,6 +7,7 @@
 //! Paths in errors are upstream's: relative to the object root
 //! (`spec.replicas`), and for CRD checks relative to the base path given.
 
+mod cel;
 mod defaults;
 mod embedded;
 mod format;
@@ -39,8 +40,12 @@ impl Structural {
     /// it. `base` is the schema's path inside the CRD, e.g.
     /// `spec.versions[0].schema.openAPIV3Schema`.
     pub fn compile(schema: &Value, base: &str) -> Result<Structural, Vec<FieldError>> {
-        let parsed = Schema::parse(schema);
+        let mut parsed = Schema::parse(schema);
         let errs = structural::check(&parsed, base);
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        let errs = cel::compile(&mut parsed, base);
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -75,11 +80,22 @@ impl Structural {
     /// types and `x-kubernetes-validations` rules; `old` is the stored
     /// object on update (for `oldSelf` transition rules and ratcheting).
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let _ = old;
         let out = openapi::validate(&self.parsed, obj, "");
         let mut errs = out.errors;
         listtype::validate("", &self.parsed, obj, &mut errs);
         embedded::validate("", &self.parsed, obj, &mut errs);
+        if out.blocking {
+            // Upstream's hasBlockingErr: rules would see ill-typed values.
+            if cel::has_rules(&self.parsed) {
+                errs.push(FieldError::invalid(
+                    "<nil>",
+                    Value::Null,
+                    "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+                ));
+            }
+        } else {
+            errs.extend(cel::validate(&self.parsed, obj, old));
+        }
         errs
     }
 }

@@ -15,7 +15,6 @@ pub(crate) enum Additional {
 
 /// One `x-kubernetes-validations` entry.
 #[derive(Debug, Clone, Default)]
-#[allow(dead_code)] // read by the CEL rules (next step)
 pub(crate) struct RuleSpec {
     pub rule: String,
     pub message: String,
@@ -67,6 +66,8 @@ pub(crate) struct Schema {
     pub list_map_keys: Vec<String>,
     pub map_type: Option<String>,
     pub validations: Vec<RuleSpec>,
+    /// `validations` compiled (filled by `cel::compile`).
+    pub rules: Vec<std::sync::Arc<crate::cel::Rule>>,
     /// Keywords that CRD schemas may not use, as present.
     pub has_ref: bool,
     pub has_id: bool,

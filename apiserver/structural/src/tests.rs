@@ -488,3 +488,198 @@ fn defaults_descend_into_arrays_maps_and_handle_nulls() {
                "m": {"a": {"q": 7}}, "nullable": null})
     );
 }
+
+// ---- CEL rules ----
+
+#[test]
+fn structural_is_shareable() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Structural>();
+}
+
+fn cel_schema() -> Structural {
+    compiled(json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "x-kubernetes-validations": [
+                    {"rule": "self.minReplicas <= self.replicas", "message": "replicas must be at least minReplicas"},
+                    {"rule": "self.replicas <= 100", "messageExpression": "'replicas ' + string(self.replicas) + ' is too many'"},
+                    {"rule": "!has(self.mode) || self.mode != 'bad'", "reason": "FieldValueForbidden", "fieldPath": ".mode"}
+                ],
+                "properties": {
+                    "replicas": {"type": "integer"},
+                    "minReplicas": {"type": "integer"},
+                    "mode": {"type": "string", "maxLength": 10,
+                             "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "mode is immutable"}]},
+                    "tags": {"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 20},
+                             "x-kubernetes-validations": [{"rule": "self.isSorted()"}, {"rule": "self.all(t, t.startsWith('t'))"}]}
+                }
+            }
+        }
+    }))
+}
+
+#[test]
+fn cel_rules_messages_reasons_and_field_paths() {
+    let s = cel_schema();
+    assert_eq!(
+        errs(&s, json!({"spec": {"replicas": 1, "minReplicas": 2}})),
+        vec!["spec: Invalid value: \"object\": replicas must be at least minReplicas"]
+    );
+    assert_eq!(
+        errs(&s, json!({"spec": {"replicas": 101, "minReplicas": 2}})),
+        vec!["spec: Invalid value: \"object\": replicas 101 is too many"]
+    );
+    assert_eq!(
+        errs(
+            &s,
+            json!({"spec": {"replicas": 1, "minReplicas": 0, "mode": "bad"}})
+        ),
+        vec!["spec.mode: Forbidden: failed rule: !has(self.mode) || self.mode != 'bad'"]
+    );
+    assert_eq!(
+        errs(
+            &s,
+            json!({"spec": {"replicas": 1, "minReplicas": 0, "tags": ["tb", "ta", "x"]}})
+        ),
+        vec![
+            "spec.tags: Invalid value: \"array\": failed rule: self.isSorted()",
+            "spec.tags: Invalid value: \"array\": failed rule: self.all(t, t.startsWith('t'))",
+        ]
+    );
+    assert_eq!(
+        errs(&s, json!({"spec": {"replicas": 1}})),
+        vec![
+            "spec: Invalid value: \"object\": no such key: minReplicas evaluating rule: replicas must be at least minReplicas"
+        ]
+    );
+}
+
+#[test]
+fn cel_transition_rules_need_old_value() {
+    let s = cel_schema();
+    let new = json!({"spec": {"replicas": 1, "minReplicas": 0, "mode": "a"}});
+    let old = json!({"spec": {"replicas": 1, "minReplicas": 0, "mode": "b"}});
+    assert!(s.validate(&new, None).is_empty());
+    let e: Vec<String> = s
+        .validate(&new, Some(&old))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        e,
+        vec!["spec.mode: Invalid value: \"string\": mode is immutable"]
+    );
+    assert!(s.validate(&new, Some(&new)).is_empty());
+}
+
+#[test]
+fn cel_blocked_by_type_errors() {
+    let s = cel_schema();
+    assert_eq!(
+        errs(&s, json!({"spec": {"replicas": "x", "minReplicas": 0}})),
+        vec![
+            "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"",
+            "<nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+        ]
+    );
+}
+
+#[test]
+fn cel_compile_errors() {
+    let e = compile_errs(json!({"type": "object", "x-kubernetes-validations": [
+        {"rule": "self.a ==", "message": "m"},
+        {"rule": ""},
+        {"rule": "true", "reason": "Nope"}
+    ]}));
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "{BASE}.x-kubernetes-validations[0].rule: Invalid value: \"self.a ==\": compilation failed: ERROR: <input>:1:"
+        )),
+        "{e:?}"
+    );
+    assert_eq!(
+        e[1],
+        format!("{BASE}.x-kubernetes-validations[1].rule: Required value: rule is not specified")
+    );
+    assert_eq!(
+        e[2],
+        format!(
+            "{BASE}.x-kubernetes-validations[2].reason: Unsupported value: \"Nope\": supported values: \"FieldValueDuplicate\", \"FieldValueForbidden\", \"FieldValueInvalid\", \"FieldValueRequired\""
+        )
+    );
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"l": {"type": "array",
+        "items": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}}),
+    );
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[l].items.x-kubernetes-validations[0].rule: Invalid value: \"self == oldSelf\": oldSelf cannot be used on the uncorrelatable portion of the schema within {BASE}.properties[l].items"
+        )]
+    );
+}
+
+#[test]
+fn cel_cost_limits() {
+    // Unbounded nested traversal: rejected at compile time, as upstream.
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"l": {"type": "array",
+        "items": {"type": "string"},
+        "x-kubernetes-validations": [{"rule": "self.all(x, self.all(y, x != y || x == y))"}]}}}),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "{BASE}.properties[l].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of more than 100x"
+        )),
+        "{e:?}"
+    );
+    // Bounded by maxItems/maxLength: accepted.
+    assert!(
+        compile_errs(
+            json!({"type": "object", "properties": {"l": {"type": "array",
+            "maxItems": 10, "items": {"type": "string", "maxLength": 10},
+            "x-kubernetes-validations": [{"rule": "self.all(x, self.all(y, x != y || x == y))"}]}}})
+        )
+        .is_empty()
+    );
+    // A rule under an unbounded list that is cheap alone but runs per item
+    // adds up over the whole schema.
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"l": {"type": "array",
+        "items": {"type": "object", "properties": {"s": {"type": "string"}},
+                  "x-kubernetes-validations": [{"rule": "self.s.contains('x')"}]}}}}),
+    );
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[l].items.x-kubernetes-validations[0]: Forbidden: contributed to estimated rule & messageExpression cost total exceeding cost limit for entire OpenAPIv3 schema"
+        )]
+    );
+}
+
+#[test]
+fn cel_runtime_budget_stops_evaluation() {
+    // maxItems bounds the static estimate, but the actual object decides
+    // the runtime charge: many rule evaluations exhaust the budget.
+    let s = compiled(
+        json!({"type": "object", "properties": {"l": {"type": "array",
+        "maxItems": 20, "items": {"type": "array", "maxItems": 600, "items": {"type": "integer"},
+        "x-kubernetes-validations": [{"rule": "self.all(x, self.all(y, x >= 0 && y >= 0))"}]}}}}),
+    );
+    let row: Vec<i64> = (0..600).collect();
+    let rows: Vec<Value> = (0..20).map(|_| json!(row)).collect();
+    assert!(errs(&s, json!({"l": [row.clone()]})).is_empty());
+    let e = errs(&s, json!({"l": rows}));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].ends_with(
+            "Invalid value: \"array\": validation failed due to running out of cost budget, no further validation rules will be run"
+        ),
+        "{e:?}"
+    );
+}

@@ -1,0 +1,898 @@
+//! `x-kubernetes-validations` (upstream `schema/cel`): CEL rules compiled
+//! once per schema, evaluated per write with `self` (and `oldSelf` for
+//! transition rules, only when the old value exists), with a cost limit:
+//! a static estimate at compile time (per rule and for the whole schema)
+//! and, before each evaluation, the same estimate over the actual value
+//! charged against a per-object budget, so no rule runs unbounded.
+
+use crate::path::{child, index, key};
+use crate::schema::{RuleSpec, Schema};
+use cel::common::ast::{EntryExpr, Expr};
+use cel::extractors::This;
+use cel::objects::{Key, Map as CelMap, OptionalValue};
+use cel::parser::Expression;
+use cel::{Context, Env, ExecutionError, Program, Value as Cel};
+use rkube_validation::FieldError;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+/// Upstream `StaticEstimatedCostLimit`: one rule's estimated cost.
+pub const PER_RULE_COST_LIMIT: f64 = 10_000_000.0;
+/// Upstream `StaticEstimatedCRDCostLimit`: all rules, times how often each runs.
+pub const PER_SCHEMA_COST_LIMIT: f64 = 100_000_000.0;
+/// Upstream `RuntimeCELCostBudget`: all rule evaluations of one object.
+pub const RUNTIME_COST_BUDGET: f64 = 10_000_000.0;
+/// Upstream's maximum request size, bounding what isn't bounded by the schema.
+const MAX_REQUEST_BYTES: f64 = 3.0 * 1024.0 * 1024.0;
+
+const REASONS: [&str; 4] = [
+    "FieldValueDuplicate",
+    "FieldValueForbidden",
+    "FieldValueInvalid",
+    "FieldValueRequired",
+];
+
+static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    // Extensions are independent libraries; one failing to register
+    // leaves the others usable (and rules using it fail to evaluate).
+    let _ = env.add_extension(cel::extensions::strings);
+    let _ = env.add_extension(cel::extensions::lists);
+    let _ = env.add_extension(cel::extensions::math);
+    Arc::new(env)
+});
+
+/// One compiled rule.
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub spec: RuleSpec,
+    program: Program,
+    message: Option<Program>,
+    transition: bool,
+}
+
+// ---- compile ----
+
+/// Compiles every rule of the schema into its nodes; returns the errors
+/// with upstream's paths.
+pub(crate) fn compile(s: &mut Schema, base: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut total = 0.0;
+    compile_node(s, base, 1.0, None, &mut total, &mut errs);
+    errs
+}
+
+fn compile_node(
+    s: &mut Schema,
+    p: &str,
+    cardinality: f64,
+    uncorrelatable: Option<&str>,
+    total: &mut f64,
+    errs: &mut Vec<FieldError>,
+) {
+    let specs = s.validations.clone();
+    let mut rules = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let rp = index(&child(p, "x-kubernetes-validations"), i);
+        if let Some(rule) = compile_rule(s, spec, &rp, cardinality, uncorrelatable, total, errs) {
+            rules.push(Arc::new(rule));
+        }
+    }
+    s.rules = rules;
+    let elem_card = |max: Option<i64>, min_elem: f64| {
+        cardinality * max.map_or(MAX_REQUEST_BYTES / min_elem, |m| m.max(0) as f64)
+    };
+    let list_is_map = s.list_type.as_deref() == Some("map");
+    let map_correlatable = s.map_type.as_deref() != Some("atomic");
+    let max_items = s.max_items;
+    let max_props = s.max_properties;
+    if let Some(items) = s.items.as_deref_mut() {
+        let ip = child(p, "items");
+        let unc = if list_is_map {
+            uncorrelatable.map(str::to_string)
+        } else {
+            Some(ip.clone())
+        };
+        let c = elem_card(max_items, min_size(items));
+        compile_node(items, &ip, c, unc.as_deref(), total, errs);
+    }
+    if let Some(props) = s.properties.as_mut() {
+        for (k, sub) in props.iter_mut() {
+            let sp = key(&child(p, "properties"), k);
+            let unc = if map_correlatable {
+                uncorrelatable.map(str::to_string)
+            } else {
+                Some(sp.clone())
+            };
+            compile_node(sub, &sp, cardinality, unc.as_deref(), total, errs);
+        }
+    }
+    if let Some(crate::schema::Additional::Schema(ap)) = s.additional_properties.as_mut() {
+        let ap_path = child(p, "additionalProperties");
+        let unc = if map_correlatable {
+            uncorrelatable.map(str::to_string)
+        } else {
+            Some(ap_path.clone())
+        };
+        let c = elem_card(max_props, 3.0 + min_size(ap));
+        compile_node(ap, &ap_path, c, unc.as_deref(), total, errs);
+    }
+}
+
+fn compile_rule(
+    s: &Schema,
+    spec: &RuleSpec,
+    rp: &str,
+    cardinality: f64,
+    uncorrelatable: Option<&str>,
+    total: &mut f64,
+    errs: &mut Vec<FieldError>,
+) -> Option<Rule> {
+    let rule = spec.rule.trim();
+    let msg = spec.message.trim();
+    let msg_expr = spec.message_expression.trim();
+    let before = errs.len();
+    if rule.is_empty() {
+        errs.push(FieldError::required(
+            &child(rp, "rule"),
+            "rule is not specified",
+        ));
+    } else if !spec.message.is_empty() && msg.is_empty() {
+        errs.push(FieldError::invalid(
+            &child(rp, "message"),
+            spec.message.as_str(),
+            "message must be non-empty if specified",
+        ));
+    } else if msg.contains('\n') || msg.contains('\r') {
+        errs.push(FieldError::invalid(
+            &child(rp, "message"),
+            spec.message.as_str(),
+            "message must not contain line breaks",
+        ));
+    } else if rule.contains('\n') && msg.is_empty() && msg_expr.is_empty() {
+        errs.push(FieldError::required(
+            &child(rp, "message"),
+            "message must be specified if rule contains line breaks",
+        ));
+    }
+    if !spec.message_expression.is_empty() && msg_expr.is_empty() {
+        errs.push(FieldError::required(
+            &child(rp, "messageExpression"),
+            "messageExpression must be non-empty if specified",
+        ));
+    }
+    if let Some(r) = &spec.reason
+        && !REASONS.contains(&r.as_str())
+    {
+        errs.push(FieldError::not_supported(
+            &child(rp, "reason"),
+            r.as_str(),
+            &REASONS,
+        ));
+    }
+    if !spec.field_path.is_empty() {
+        let fp = child(rp, "fieldPath");
+        if spec.field_path.trim().is_empty() {
+            errs.push(FieldError::invalid(
+                &fp,
+                spec.field_path.as_str(),
+                "fieldPath must be non-empty if specified",
+            ));
+        } else if spec.field_path.contains('\n') {
+            errs.push(FieldError::invalid(
+                &fp,
+                spec.field_path.as_str(),
+                "fieldPath must not contain line breaks",
+            ));
+        } else if !field_path_valid(s, &spec.field_path) {
+            errs.push(FieldError::invalid(
+                &fp,
+                spec.field_path.as_str(),
+                "fieldPath must be a valid path",
+            ));
+        }
+    }
+    if errs.len() > before {
+        return None;
+    }
+    let program = match ENV.compile(rule) {
+        Ok(p) => p,
+        Err(e) => {
+            errs.push(FieldError::invalid(
+                &child(rp, "rule"),
+                rule,
+                format!("compilation failed: {e}"),
+            ));
+            return None;
+        }
+    };
+    let transition = program.references().has_variable("oldSelf");
+    if transition && let Some(unc) = uncorrelatable {
+        errs.push(FieldError::invalid(
+            &child(rp, "rule"),
+            rule,
+            format!(
+                "oldSelf cannot be used on the uncorrelatable portion of the schema within {unc}"
+            ),
+        ));
+        return None;
+    }
+    let message = if msg_expr.is_empty() {
+        None
+    } else {
+        match ENV.compile(msg_expr) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                errs.push(FieldError::invalid(
+                    &child(rp, "messageExpression"),
+                    msg_expr,
+                    format!("messageExpression compilation failed: {e}"),
+                ));
+                return None;
+            }
+        }
+    };
+    let mut cost = estimate(program.expression(), &Sizes::schema(s));
+    if let Some(m) = &message {
+        cost += estimate(m.expression(), &Sizes::schema(s));
+    }
+    if cost > PER_RULE_COST_LIMIT {
+        errs.push(FieldError::forbidden(
+            &child(rp, "rule"),
+            cost_message("estimated rule cost", cost, PER_RULE_COST_LIMIT),
+        ));
+        return None;
+    }
+    *total += cost * cardinality;
+    if *total > PER_SCHEMA_COST_LIMIT {
+        errs.push(FieldError::forbidden(
+            rp,
+            "contributed to estimated rule & messageExpression cost total exceeding cost limit for entire OpenAPIv3 schema",
+        ));
+        return None;
+    }
+    Some(Rule {
+        spec: spec.clone(),
+        program,
+        message,
+        transition,
+    })
+}
+
+/// Upstream `getCostErrorMessage`.
+fn cost_message(what: &str, cost: f64, limit: f64) -> String {
+    let f = cost / limit;
+    let factor = if f > 100.0 {
+        "more than 100x".to_string()
+    } else if f < 1.5 {
+        format!("{f:.6}x")
+    } else {
+        format!("{f:.1}x")
+    };
+    format!(
+        "{what} exceeds budget by factor of {factor} (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+    )
+}
+
+/// Smallest serialized size of a value of this schema (with its separator),
+/// as upstream bounds unbounded lists by the request size.
+fn min_size(s: &Schema) -> f64 {
+    match s.ty.as_str() {
+        "string" => 3.0,
+        "boolean" => 5.0,
+        "integer" | "number" => 2.0,
+        _ => 3.0,
+    }
+}
+
+/// A field path of a rule (`.a.b`, `['a'].b`) names properties that exist.
+fn field_path_valid(s: &Schema, fp: &str) -> bool {
+    let mut cur = s;
+    for seg in field_path_segments(fp) {
+        match cur.child(&seg) {
+            Some(next) => cur = next,
+            None => {
+                if cur.preserves_unknown() {
+                    return true;
+                }
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn field_path_segments(fp: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = fp.trim();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find("']").unwrap_or(r.len());
+            out.push(r[..end].to_string());
+            rest = r.get(end + 2..).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out.push(r[..end].to_string());
+            rest = &r[end..];
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            out.push(rest[..end].to_string());
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+// ---- cost estimation ----
+
+/// Upper bounds of sizes, from the schema (compile time) or from the
+/// actual value (before evaluation).
+#[derive(Clone)]
+enum Sizes<'a> {
+    Schema(Option<&'a Schema>),
+    /// All values the expression may stand for (list elements are merged).
+    Values(Vec<&'a Value>),
+    Unknown(f64),
+}
+
+impl<'a> Sizes<'a> {
+    fn schema(s: &'a Schema) -> Self {
+        Sizes::Schema(Some(s))
+    }
+
+    fn field(&self, name: &str) -> Self {
+        match self {
+            Sizes::Schema(Some(s)) => Sizes::Schema(s.child(name)),
+            Sizes::Schema(None) => Sizes::Schema(None),
+            Sizes::Values(vs) => Sizes::Values(vs.iter().filter_map(|v| v.get(name)).collect()),
+            Sizes::Unknown(n) => Sizes::Unknown(*n),
+        }
+    }
+
+    fn elem(&self) -> Self {
+        match self {
+            Sizes::Schema(Some(s)) => match s.ty.as_str() {
+                "array" => Sizes::Schema(s.items.as_deref()),
+                "object" => Sizes::Schema(s.additional_schema()),
+                _ => Sizes::Schema(None),
+            },
+            Sizes::Schema(None) => Sizes::Schema(None),
+            Sizes::Values(vs) => Sizes::Values(
+                vs.iter()
+                    .flat_map(|v| match v {
+                        Value::Array(a) => a.iter().collect::<Vec<_>>(),
+                        Value::Object(m) => m.values().collect(),
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+            ),
+            Sizes::Unknown(n) => Sizes::Unknown(*n),
+        }
+    }
+
+    /// Largest number of elements (lists, maps) or characters (strings).
+    fn size(&self) -> f64 {
+        match self {
+            Sizes::Schema(Some(s)) => {
+                let bound = match s.ty.as_str() {
+                    "array" => s.max_items,
+                    "object" => s.max_properties,
+                    "string" => s.max_length,
+                    _ => None,
+                };
+                match bound {
+                    Some(n) => n.max(0) as f64,
+                    None => match s.ty.as_str() {
+                        "array" => MAX_REQUEST_BYTES / s.items.as_deref().map_or(3.0, min_size),
+                        "object" => MAX_REQUEST_BYTES / 6.0,
+                        "integer" | "number" | "boolean" => 1.0,
+                        _ => MAX_REQUEST_BYTES,
+                    },
+                }
+            }
+            Sizes::Schema(None) => MAX_REQUEST_BYTES,
+            Sizes::Values(vs) => vs
+                .iter()
+                .map(|v| match v {
+                    Value::Array(a) => a.len() as f64,
+                    Value::Object(m) => m.len() as f64,
+                    Value::String(s) => s.len() as f64,
+                    _ => 1.0,
+                })
+                .fold(0.0, f64::max),
+            Sizes::Unknown(n) => *n,
+        }
+    }
+}
+
+/// Estimated cost (cel-go's units, roughly: one per node, string and list
+/// traversals at 0.1 per element, comprehensions times their range size).
+fn estimate(e: &Expression, self_sizes: &Sizes<'_>) -> f64 {
+    let mut vars: HashMap<String, Sizes<'_>> = HashMap::new();
+    vars.insert("self".into(), self_sizes.clone());
+    vars.insert("oldSelf".into(), self_sizes.clone());
+    cost(e, &vars)
+}
+
+fn sizes_of<'a>(e: &Expression, vars: &HashMap<String, Sizes<'a>>) -> Sizes<'a> {
+    match &e.expr {
+        Expr::Ident(n) => vars.get(n).cloned().unwrap_or(Sizes::Unknown(1.0)),
+        Expr::Select(s) if !s.test => sizes_of(&s.operand, vars).field(&s.field),
+        Expr::Call(c) if c.func_name == "_[_]" && c.args.len() == 2 => {
+            sizes_of(&c.args[0], vars).elem()
+        }
+        Expr::List(l) => Sizes::Unknown(l.elements.len() as f64),
+        Expr::Map(m) => Sizes::Unknown(m.entries.len() as f64),
+        Expr::Literal(cel::common::ast::LiteralValue::String(s)) => Sizes::Unknown(s.len() as f64),
+        // map()/filter() results are at most as large as their range.
+        Expr::Comprehension(c) => Sizes::Unknown(sizes_of(&c.iter_range, vars).size()),
+        Expr::Call(c) => {
+            // Concatenations and other calls: bounded by their operands.
+            let mut n: f64 = 1.0;
+            for a in c.target.iter().map(|t| &**t).chain(c.args.iter()) {
+                n += sizes_of(a, vars).size();
+            }
+            Sizes::Unknown(n)
+        }
+        _ => Sizes::Unknown(1.0),
+    }
+}
+
+fn cost(e: &Expression, vars: &HashMap<String, Sizes<'_>>) -> f64 {
+    match &e.expr {
+        Expr::Literal(_) | Expr::Unspecified => 0.0,
+        Expr::Ident(_) => 1.0,
+        Expr::Select(s) => 1.0 + cost(&s.operand, vars),
+        Expr::List(l) => 10.0 + l.elements.iter().map(|x| cost(x, vars)).sum::<f64>(),
+        Expr::Map(m) => {
+            30.0 + m
+                .entries
+                .iter()
+                .map(|en| match &en.expr {
+                    EntryExpr::MapEntry(me) => cost(&me.key, vars) + cost(&me.value, vars),
+                    EntryExpr::StructField(sf) => cost(&sf.value, vars),
+                })
+                .sum::<f64>()
+        }
+        Expr::Struct(st) => {
+            40.0 + st
+                .entries
+                .iter()
+                .map(|en| match &en.expr {
+                    EntryExpr::MapEntry(me) => cost(&me.key, vars) + cost(&me.value, vars),
+                    EntryExpr::StructField(sf) => cost(&sf.value, vars),
+                })
+                .sum::<f64>()
+        }
+        Expr::Call(c) => {
+            let operands: Vec<&Expression> =
+                c.target.iter().map(|t| &**t).chain(c.args.iter()).collect();
+            let mut total = 1.0 + operands.iter().map(|x| cost(x, vars)).sum::<f64>();
+            let size = |x: &Expression| sizes_of(x, vars).size();
+            total += match c.func_name.as_str() {
+                // Traversals of strings or lists.
+                "_==_" | "_!=_" | "_+_" | "contains" | "startsWith" | "endsWith" | "_<_"
+                | "_<=_" | "_>_" | "_>=_" | "lowerAscii" | "upperAscii" | "trim" | "replace"
+                | "split" | "join" | "indexOf" | "lastIndexOf" | "substring" | "charAt" => {
+                    0.1 * operands.iter().map(|x| size(x)).sum::<f64>()
+                }
+                "@in" => operands.get(1).map_or(0.0, |l| size(l)),
+                "matches" | "find" | "findAll" => {
+                    let s = operands.first().map_or(0.0, |x| size(x));
+                    let r = operands.get(1).map_or(1.0, |x| size(x));
+                    0.1 * s * r.max(1.0)
+                }
+                "isSorted" | "sum" | "min" | "max" | "sort" | "distinct" | "reverse"
+                | "flatten" | "slice" => operands.first().map_or(0.0, |x| size(x)),
+                _ => 0.0,
+            };
+            total
+        }
+        Expr::Comprehension(c) => {
+            let range = sizes_of(&c.iter_range, vars);
+            let n = range.size();
+            let mut inner = vars.clone();
+            inner.insert(c.iter_var.clone(), range.elem());
+            if let Some(v2) = &c.iter_var2 {
+                inner.insert(v2.clone(), range.elem());
+            }
+            inner.insert(c.accu_var.clone(), Sizes::Unknown(n));
+            cost(&c.iter_range, vars)
+                + cost(&c.accu_init, vars)
+                + n * (cost(&c.loop_cond, &inner) + cost(&c.loop_step, &inner))
+                + cost(&c.result, &inner)
+        }
+    }
+}
+
+// ---- evaluation ----
+
+/// Evaluates all rules of the schema over `obj`.
+pub(crate) fn validate(s: &Schema, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    if !has_rules(s) {
+        return Vec::new();
+    }
+    let mut ctx = Context::with_env(ENV.clone());
+    add_library(&mut ctx);
+    let mut ev = Evaluator {
+        ctx: &ctx,
+        budget: RUNTIME_COST_BUDGET,
+        errs: Vec::new(),
+        stopped: false,
+    };
+    ev.node(s, obj, old, "");
+    ev.errs
+}
+
+pub(crate) fn has_rules(s: &Schema) -> bool {
+    !s.rules.is_empty()
+        || s.items.as_deref().is_some_and(has_rules)
+        || s.properties
+            .as_ref()
+            .is_some_and(|p| p.values().any(has_rules))
+        || s.additional_schema().is_some_and(has_rules)
+}
+
+struct Evaluator<'c> {
+    ctx: &'c Context<'c, 'c>,
+    budget: f64,
+    errs: Vec<FieldError>,
+    stopped: bool,
+}
+
+impl Evaluator<'_> {
+    fn node(&mut self, s: &Schema, v: &Value, old: Option<&Value>, p: &str) {
+        if self.stopped {
+            return;
+        }
+        if !s.rules.is_empty() && !v.is_null() {
+            self.rules(s, v, old, p);
+        }
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let sub = match s.property(k) {
+                        Some(sub) => Some((sub, child(p, k))),
+                        None => s.additional_schema().map(|sub| (sub, child(p, k))),
+                    };
+                    if let Some((sub, cp)) = sub
+                        && has_rules(sub)
+                    {
+                        let correlatable = s.map_type.as_deref() != Some("atomic");
+                        let o = if correlatable {
+                            old.and_then(|o| o.get(k))
+                        } else {
+                            None
+                        };
+                        self.node(sub, x, o, &cp);
+                    }
+                }
+            }
+            Value::Array(a) => {
+                if let Some(items) = s.items.as_deref()
+                    && has_rules(items)
+                {
+                    for (i, x) in a.iter().enumerate() {
+                        let o = correlate_item(s, x, old);
+                        self.node(items, x, o, &index(p, i));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn rules(&mut self, s: &Schema, v: &Value, old: Option<&Value>, p: &str) {
+        let self_val = to_cel(v, Some(s));
+        let old_val = old.map(|o| to_cel(o, Some(s)));
+        let ty = if s.ty.is_empty() {
+            "object"
+        } else {
+            s.ty.as_str()
+        };
+        let field = if p.is_empty() {
+            "<nil>".to_string()
+        } else {
+            p.to_string()
+        };
+        for r in &s.rules {
+            if r.transition && old.is_none() && r.spec.optional_old_self != Some(true) {
+                continue;
+            }
+            // Charge the rule's bound over the actual value before running it.
+            let mut cost = estimate(r.program.expression(), &Sizes::Values(vec![v]));
+            if let Some(o) = old {
+                cost = cost.max(estimate(r.program.expression(), &Sizes::Values(vec![o])));
+            }
+            self.budget -= cost;
+            if self.budget < 0.0 {
+                self.errs.push(FieldError::invalid(
+                    &field,
+                    ty,
+                    "validation failed due to running out of cost budget, no further validation rules will be run",
+                ));
+                self.stopped = true;
+                return;
+            }
+            let mut scope = self.ctx.new_inner_scope();
+            scope.add_variable_from_value("self", self_val.clone());
+            if r.transition {
+                let o = match (&old_val, r.spec.optional_old_self) {
+                    (Some(o), Some(true)) => Cel::Opaque(Arc::new(OptionalValue::of(o.clone()))),
+                    (None, _) => Cel::Opaque(Arc::new(OptionalValue::none())),
+                    (Some(o), _) => o.clone(),
+                };
+                scope.add_variable_from_value("oldSelf", o);
+            }
+            let rule_text = rule_error_string(&r.spec);
+            match r.program.execute(&scope) {
+                Ok(Cel::Bool(true)) => {}
+                Ok(Cel::Bool(false)) => {
+                    let mut fp = field.clone();
+                    if !r.spec.field_path.is_empty() {
+                        let segs = field_path_segments(&r.spec.field_path);
+                        fp = segs.iter().fold(p.to_string(), |acc, s| child(&acc, s));
+                    }
+                    let detail = self.message(r, &scope);
+                    self.errs.push(match r.spec.reason.as_deref() {
+                        Some("FieldValueForbidden") => FieldError::forbidden(&fp, detail),
+                        Some("FieldValueRequired") => FieldError::required(&fp, detail),
+                        Some("FieldValueDuplicate") => FieldError::duplicate(&fp, ty),
+                        _ => FieldError::invalid(&fp, ty, detail),
+                    });
+                }
+                Ok(other) => self.errs.push(FieldError::invalid(
+                    &field,
+                    ty,
+                    format!(
+                        "rule did not evaluate to a bool ({}) for rule: {rule_text}",
+                        type_name(&other)
+                    ),
+                )),
+                Err(e) => {
+                    let msg = match &e {
+                        ExecutionError::NoSuchOverload(_) => format!(
+                            "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {rule_text}"
+                        ),
+                        other => format!("{} evaluating rule: {rule_text}", upstream_error(other)),
+                    };
+                    self.errs.push(FieldError::invalid(&field, ty, msg));
+                }
+            }
+        }
+    }
+
+    fn message(&self, r: &Rule, scope: &Context<'_, '_>) -> String {
+        if let Some(m) = &r.message
+            && let Ok(Cel::String(s)) = m.execute(scope)
+            && !s.trim().is_empty()
+            && !s.contains('\n')
+        {
+            return s.to_string();
+        }
+        let msg = r.spec.message.trim();
+        if msg.is_empty() {
+            format!("failed rule: {}", rule_error_string(&r.spec))
+        } else {
+            msg.to_string()
+        }
+    }
+}
+
+/// Upstream `ruleErrorString`.
+fn rule_error_string(r: &RuleSpec) -> String {
+    if !r.message.trim().is_empty() {
+        r.message.trim().to_string()
+    } else {
+        r.rule.trim().to_string()
+    }
+}
+
+/// cel-go's wording of the common runtime errors.
+fn upstream_error(e: &ExecutionError) -> String {
+    match e {
+        ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+        ExecutionError::IndexOutOfBounds(i) => format!("index out of bounds: {}", cel_text(i)),
+        ExecutionError::DivisionByZero(_) => "division by zero".into(),
+        ExecutionError::RemainderByZero(_) => "modulus by zero".into(),
+        ExecutionError::Overflow(..) => "integer overflow".into(),
+        ExecutionError::UndeclaredReference(n) => format!("no such attribute: {n}"),
+        other => other.to_string(),
+    }
+}
+
+fn cel_text(v: &Cel) -> String {
+    match v {
+        Cel::Int(i) => i.to_string(),
+        Cel::UInt(u) => u.to_string(),
+        Cel::String(s) => s.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn type_name(v: &Cel) -> &'static str {
+    match v {
+        Cel::List(_) => "list",
+        Cel::Map(_) => "map",
+        Cel::Int(_) => "int",
+        Cel::UInt(_) => "uint",
+        Cel::Float(_) => "double",
+        Cel::String(_) => "string",
+        Cel::Bytes(_) => "bytes",
+        Cel::Bool(_) => "bool",
+        Cel::Null => "null_type",
+        _ => "dyn",
+    }
+}
+
+/// The old item an item of a `list-type: map` list correlates with (same
+/// key values); items of other lists don't correlate.
+fn correlate_item<'o>(s: &Schema, item: &Value, old: Option<&'o Value>) -> Option<&'o Value> {
+    if s.list_type.as_deref() != Some("map") || s.list_map_keys.is_empty() {
+        return None;
+    }
+    let old = old?.as_array()?;
+    old.iter()
+        .find(|o| s.list_map_keys.iter().all(|k| o.get(k) == item.get(k)))
+}
+
+/// A JSON value as CEL sees it: numbers typed by the schema (`number`
+/// fields are doubles even when written as integers).
+fn to_cel(v: &Value, s: Option<&Schema>) -> Cel {
+    match v {
+        Value::Null => Cel::Null,
+        Value::Bool(b) => Cel::Bool(*b),
+        Value::Number(n) => {
+            let double = s.is_some_and(|s| s.ty == "number");
+            match (n.as_i64(), double) {
+                (Some(i), false) => Cel::Int(i),
+                _ => match n.as_u64() {
+                    Some(u) if !double && n.as_i64().is_none() => Cel::UInt(u),
+                    _ => Cel::Float(n.as_f64().unwrap_or(0.0)),
+                },
+            }
+        }
+        Value::String(st) => Cel::String(Arc::new(st.clone())),
+        Value::Array(a) => {
+            let items = s.and_then(|s| s.items.as_deref());
+            Cel::List(Arc::new(a.iter().map(|x| to_cel(x, items)).collect()))
+        }
+        Value::Object(m) => {
+            let map: HashMap<Key, Cel> = m
+                .iter()
+                .map(|(k, x)| {
+                    (
+                        Key::String(Arc::new(k.clone())),
+                        to_cel(x, s.and_then(|s| s.child(k))),
+                    )
+                })
+                .collect();
+            Cel::Map(CelMap { map: Arc::new(map) })
+        }
+    }
+}
+
+// ---- Kubernetes CEL library (the parts that fit cel-rust) ----
+
+fn add_library(ctx: &mut Context<'_, '_>) {
+    // Names are free in the environment; a clash would only disable the
+    // function, never change another one.
+    let _ = ctx.add_function(
+        "isSorted",
+        |This(l): This<Arc<Vec<Cel>>>| -> Result<bool, ExecutionError> {
+            for w in l.windows(2) {
+                match compare(&w[0], &w[1]) {
+                    Some(std::cmp::Ordering::Greater) => return Ok(false),
+                    Some(_) => {}
+                    None => {
+                        return Err(ExecutionError::function_error(
+                            "isSorted",
+                            "list elements are not comparable",
+                        ));
+                    }
+                }
+            }
+            Ok(true)
+        },
+    );
+    let _ = ctx.add_function(
+        "sum",
+        |This(l): This<Arc<Vec<Cel>>>| -> Result<Cel, ExecutionError> {
+            let mut ints: i64 = 0;
+            let mut floats = 0.0;
+            let mut any_float = false;
+            for x in l.iter() {
+                match x {
+                    Cel::Int(i) => {
+                        ints = ints.checked_add(*i).ok_or_else(|| {
+                            ExecutionError::function_error("sum", "integer overflow")
+                        })?
+                    }
+                    Cel::UInt(u) => {
+                        ints = ints.saturating_add(i64::try_from(*u).unwrap_or(i64::MAX))
+                    }
+                    Cel::Float(f) => {
+                        any_float = true;
+                        floats += f
+                    }
+                    _ => {
+                        return Err(ExecutionError::function_error(
+                            "sum",
+                            "list elements must be numbers",
+                        ));
+                    }
+                }
+            }
+            Ok(if any_float {
+                Cel::Float(floats + ints as f64)
+            } else {
+                Cel::Int(ints)
+            })
+        },
+    );
+    for (name, want) in [
+        ("min", std::cmp::Ordering::Less),
+        ("max", std::cmp::Ordering::Greater),
+    ] {
+        let _ = ctx.add_function(
+            name,
+            move |This(l): This<Arc<Vec<Cel>>>| -> Result<Cel, ExecutionError> {
+                let mut best: Option<&Cel> = None;
+                for x in l.iter() {
+                    best = match best {
+                        None => Some(x),
+                        Some(b) => match compare(x, b) {
+                            Some(o) if o == want => Some(x),
+                            Some(_) => Some(b),
+                            None => {
+                                return Err(ExecutionError::function_error(
+                                    name,
+                                    "list elements are not comparable",
+                                ));
+                            }
+                        },
+                    };
+                }
+                best.cloned()
+                    .ok_or_else(|| ExecutionError::function_error(name, "list is empty"))
+            },
+        );
+    }
+    let _ = ctx.add_function(
+        "find",
+        |This(s): This<Arc<String>>, re: Arc<String>| -> Result<Cel, ExecutionError> {
+            let re =
+                regex::Regex::new(&re).map_err(|e| ExecutionError::function_error("find", e))?;
+            Ok(Cel::String(Arc::new(
+                re.find(&s)
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            )))
+        },
+    );
+    let _ = ctx.add_function(
+        "findAll",
+        |This(s): This<Arc<String>>, re: Arc<String>| -> Result<Cel, ExecutionError> {
+            let re =
+                regex::Regex::new(&re).map_err(|e| ExecutionError::function_error("findAll", e))?;
+            Ok(Cel::List(Arc::new(
+                re.find_iter(&s)
+                    .map(|m| Cel::String(Arc::new(m.as_str().to_string())))
+                    .collect(),
+            )))
+        },
+    );
+}
+
+fn compare(a: &Cel, b: &Cel) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Cel::Int(x), Cel::Int(y)) => Some(x.cmp(y)),
+        (Cel::UInt(x), Cel::UInt(y)) => Some(x.cmp(y)),
+        (Cel::Float(x), Cel::Float(y)) => x.partial_cmp(y),
+        (Cel::String(x), Cel::String(y)) => Some(x.cmp(y)),
+        (Cel::Bool(x), Cel::Bool(y)) => Some(x.cmp(y)),
+        (Cel::Bytes(x), Cel::Bytes(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
