@@ -13,6 +13,7 @@ mod embedded;
 mod format;
 mod listtype;
 mod openapi;
+mod patch_schema;
 mod path;
 mod prune;
 mod schema;
@@ -23,6 +24,7 @@ mod tests;
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use patch_schema::CrdPatchSchema;
 pub use rkube_validation::{ErrorKind, FieldError};
 
 use schema::Schema;
@@ -53,6 +55,12 @@ impl Structural {
             schema: schema.clone(),
             parsed: Arc::new(parsed),
         })
+    }
+
+    /// The schema as server-side apply needs it (list types, map keys, map
+    /// types); `patch_schema().root()` is the type of the object.
+    pub fn patch_schema(&self) -> CrdPatchSchema {
+        CrdPatchSchema::build(&self.parsed)
     }
 
     /// The schema this was compiled from.

@@ -683,3 +683,69 @@ fn cel_runtime_budget_stops_evaluation() {
         "{e:?}"
     );
 }
+
+// ---- server-side apply schema ----
+
+#[test]
+fn patch_schema_drives_server_side_apply() {
+    use rkube_patch::apply::{Kind, Writer, apply};
+    let s = compiled(json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                      "x-kubernetes-list-map-keys": ["name"],
+                      "items": {"type": "object", "required": ["name"], "properties": {
+                          "name": {"type": "string"}, "port": {"type": "integer"}}}},
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "args": {"type": "array", "items": {"type": "string"}},
+            "sel": {"type": "object", "x-kubernetes-map-type": "atomic",
+                    "additionalProperties": {"type": "string"}}
+        }}}
+    }));
+    let ps = s.patch_schema();
+    let kind = Kind {
+        schema: &ps,
+        root: ps.root(),
+        has_status: false,
+    };
+    let w = |m| Writer {
+        manager: m,
+        api_version: "g/v1",
+        subresource: "",
+        now: "2026-01-01T00:00:00Z",
+    };
+    let a = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x", "labels": {"a": "1"}},
+        "spec": {"ports": [{"name": "a", "port": 1}], "tags": ["t1"], "args": ["x"], "sel": {"k": "v"}}});
+    let live = apply(&kind, None, &a, &w("one"), false).expect("first apply");
+    let b = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x", "labels": {"b": "2"}},
+        "spec": {"ports": [{"name": "b", "port": 2}], "tags": ["t2"]}});
+    let live = apply(&kind, Some(&live), &b, &w("two"), false).expect("second apply");
+    // List-type map and set merge by key/value; labels (built-in ObjectMeta) merge.
+    assert_eq!(
+        live["spec"]["ports"],
+        json!([{"name": "a", "port": 1}, {"name": "b", "port": 2}])
+    );
+    assert_eq!(live["spec"]["tags"], json!(["t1", "t2"]));
+    assert_eq!(live["metadata"]["labels"], json!({"a": "1", "b": "2"}));
+    let fields = &live["metadata"]["managedFields"][1]["fieldsV1"];
+    assert!(
+        fields["f:spec"]["f:ports"]
+            .get("k:{\"name\":\"b\"}")
+            .is_some(),
+        "{fields}"
+    );
+    assert!(
+        fields["f:spec"]["f:tags"].get("v:\"t2\"").is_some(),
+        "{fields}"
+    );
+    // Atomic list and atomic map: a different value from another manager conflicts.
+    let c = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x"},
+        "spec": {"args": ["y"], "sel": {"k": "w"}}});
+    match apply(&kind, Some(&live), &c, &w("three"), false) {
+        Err(rkube_patch::apply::ApplyError::Conflicts(c)) => {
+            let paths: Vec<&str> = c.iter().map(|(_, p)| p.as_str()).collect();
+            assert_eq!(paths, vec![".spec.args", ".spec.sel"]);
+        }
+        other => panic!("expected conflicts, got {other:?}"),
+    }
+}
