@@ -8,8 +8,12 @@
 use crate::path::{child, index, key};
 use crate::schema::{RuleSpec, Schema};
 use cel::common::ast::{EntryExpr, Expr};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelOptional, CelString,
+    CelUInt,
+};
+use cel::common::value::Val;
 use cel::extractors::This;
-use cel::objects::{Key, Map as CelMap, OptionalValue};
 use cel::parser::Expression;
 use cel::{Context, Env, ExecutionError, Program, Value as Cel};
 use rkube_validation::FieldError;
@@ -509,11 +513,11 @@ fn cost(e: &Expression, vars: &HashMap<String, Sizes<'_>>) -> f64 {
 // ---- evaluation ----
 
 /// Evaluates all rules of the schema over `obj`.
-pub(crate) fn validate(s: &Schema, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+pub(crate) fn validate<'a>(s: &Schema, obj: &'a Value, old: Option<&'a Value>) -> Vec<FieldError> {
     if !has_rules(s) {
         return Vec::new();
     }
-    let mut ctx = Context::with_env(ENV.clone());
+    let mut ctx: Context<'_, 'a> = Context::with_env(ENV.clone());
     add_library(&mut ctx);
     let mut ev = Evaluator {
         ctx: &ctx,
@@ -534,15 +538,15 @@ pub(crate) fn has_rules(s: &Schema) -> bool {
         || s.additional_schema().is_some_and(has_rules)
 }
 
-struct Evaluator<'c> {
-    ctx: &'c Context<'c, 'c>,
+struct Evaluator<'c, 'a> {
+    ctx: &'c Context<'c, 'a>,
     budget: f64,
     errs: Vec<FieldError>,
     stopped: bool,
 }
 
-impl Evaluator<'_> {
-    fn node(&mut self, s: &Schema, v: &Value, old: Option<&Value>, p: &str) {
+impl<'a> Evaluator<'_, 'a> {
+    fn node(&mut self, s: &Schema, v: &'a Value, old: Option<&'a Value>, p: &str) {
         if self.stopped {
             return;
         }
@@ -583,9 +587,10 @@ impl Evaluator<'_> {
         }
     }
 
-    fn rules(&mut self, s: &Schema, v: &Value, old: Option<&Value>, p: &str) {
-        let self_val = to_cel(v, Some(s));
-        let old_val = old.map(|o| to_cel(o, Some(s)));
+    fn rules(&mut self, s: &Schema, v: &'a Value, old: Option<&'a Value>, p: &str) {
+        // `self` is converted once and shared by the node's rules.
+        let mut scope = self.ctx.new_inner_scope();
+        scope.add_variable_as_val("self", to_val(v, Some(s)));
         let ty = if s.ty.is_empty() {
             "object"
         } else {
@@ -615,15 +620,14 @@ impl Evaluator<'_> {
                 self.stopped = true;
                 return;
             }
-            let mut scope = self.ctx.new_inner_scope();
-            scope.add_variable_from_value("self", self_val.clone());
+            let mut scope = scope.new_inner_scope();
             if r.transition {
-                let o = match (&old_val, r.spec.optional_old_self) {
-                    (Some(o), Some(true)) => Cel::Opaque(Arc::new(OptionalValue::of(o.clone()))),
-                    (None, _) => Cel::Opaque(Arc::new(OptionalValue::none())),
-                    (Some(o), _) => o.clone(),
+                let o: Box<dyn Val + 'a> = match (old, r.spec.optional_old_self) {
+                    (Some(o), Some(true)) => Box::new(CelOptional::of(to_val(o, Some(s)))),
+                    (None, _) => Box::new(CelOptional::none()),
+                    (Some(o), _) => to_val(o, Some(s)),
                 };
-                scope.add_variable_from_value("oldSelf", o);
+                scope.add_variable_as_val("oldSelf", o);
             }
             let rule_text = rule_error_string(&r.spec);
             match r.program.execute(&scope) {
@@ -737,38 +741,37 @@ fn correlate_item<'o>(s: &Schema, item: &Value, old: Option<&'o Value>) -> Optio
         .find(|o| s.list_map_keys.iter().all(|k| o.get(k) == item.get(k)))
 }
 
-/// A JSON value as CEL sees it: numbers typed by the schema (`number`
-/// fields are doubles even when written as integers).
-fn to_cel(v: &Value, s: Option<&Schema>) -> Cel {
+/// A JSON value as CEL sees it, borrowing its strings: numbers typed by
+/// the schema (`number` fields are doubles even when written as integers).
+fn to_val<'a>(v: &'a Value, s: Option<&Schema>) -> Box<dyn Val + 'a> {
     match v {
-        Value::Null => Cel::Null,
-        Value::Bool(b) => Cel::Bool(*b),
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
         Value::Number(n) => {
             let double = s.is_some_and(|s| s.ty == "number");
-            match (n.as_i64(), double) {
-                (Some(i), false) => Cel::Int(i),
-                _ => match n.as_u64() {
-                    Some(u) if !double && n.as_i64().is_none() => Cel::UInt(u),
-                    _ => Cel::Float(n.as_f64().unwrap_or(0.0)),
-                },
+            match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) if !double => Box::new(CelInt::from(i)),
+                (None, Some(u)) if !double => Box::new(CelUInt::from(u)),
+                _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(0.0))),
             }
         }
-        Value::String(st) => Cel::String(Arc::new(st.clone())),
+        Value::String(st) => Box::new(CelString::from(st.as_str())),
         Value::Array(a) => {
             let items = s.and_then(|s| s.items.as_deref());
-            Cel::List(Arc::new(a.iter().map(|x| to_cel(x, items)).collect()))
+            let list: Vec<Box<dyn Val + 'a>> = a.iter().map(|x| to_val(x, items)).collect();
+            Box::new(CelList::from(list))
         }
         Value::Object(m) => {
-            let map: HashMap<Key, Cel> = m
+            let map: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = m
                 .iter()
                 .map(|(k, x)| {
                     (
-                        Key::String(Arc::new(k.clone())),
-                        to_cel(x, s.and_then(|s| s.child(k))),
+                        CelMapKey::from(k.as_str()),
+                        to_val(x, s.and_then(|s| s.child(k))),
                     )
                 })
                 .collect();
-            Cel::Map(CelMap { map: Arc::new(map) })
+            Box::new(CelMap::from(map))
         }
     }
 }

@@ -8,6 +8,9 @@ use rkube_validation::{FieldError, dns1035_label_errors, name_path_segment};
 use serde_json::{Map, Value};
 
 pub(crate) fn validate(base: &str, s: &Schema, v: &Value, out: &mut Vec<FieldError>) {
+    if !s.has_embedded {
+        return;
+    }
     match v {
         Value::Object(m) => {
             if s.embedded_resource {
@@ -15,8 +18,12 @@ pub(crate) fn validate(base: &str, s: &Schema, v: &Value, out: &mut Vec<FieldErr
             }
             for (k, x) in m {
                 if let Some(sub) = s.property(k) {
-                    validate(&child(base, k), sub, x, out);
-                } else if let Some(sub) = s.additional_schema() {
+                    if sub.has_embedded {
+                        validate(&child(base, k), sub, x, out);
+                    }
+                } else if let Some(sub) = s.additional_schema()
+                    && sub.has_embedded
+                {
                     validate(&key(base, k), sub, x, out);
                 }
             }

@@ -8,12 +8,19 @@ use std::collections::HashSet;
 
 /// Walks `v` with `s` and reports duplicates in sets and maps.
 pub(crate) fn validate(base: &str, s: &Schema, v: &Value, out: &mut Vec<FieldError>) {
+    if !s.has_list_types {
+        return;
+    }
     match v {
         Value::Object(m) => {
             for (k, x) in m {
                 if let Some(sub) = s.property(k) {
-                    validate(&crate::path::join(base, k), sub, x, out);
-                } else if let Some(sub) = s.additional_schema() {
+                    if sub.has_list_types {
+                        validate(&crate::path::join(base, k), sub, x, out);
+                    }
+                } else if let Some(sub) = s.additional_schema()
+                    && sub.has_list_types
+                {
                     validate(&crate::path::key(base, k), sub, x, out);
                 }
             }
@@ -28,7 +35,9 @@ pub(crate) fn validate(base: &str, s: &Schema, v: &Value, out: &mut Vec<FieldErr
                 Some("map") => map(base, s, a, out),
                 _ => {}
             }
-            if let Some(items) = &s.items {
+            if let Some(items) = &s.items
+                && items.has_list_types
+            {
                 for (i, x) in a.iter().enumerate() {
                     validate(&index(base, i), items, x, out);
                 }

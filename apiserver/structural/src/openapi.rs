@@ -29,8 +29,27 @@ impl Outcome {
 /// is `""`, a default is `<schema path>.default`).
 pub(crate) fn validate(s: &Schema, v: &Value, base: &str) -> Outcome {
     let mut out = Outcome::default();
-    Validator { base }.value(s, v, "", &mut out);
+    Validator { base }.value(s, v, &Name::Root, &mut out);
     out
+}
+
+/// A kube-openapi value path (`spec.items[0]`), rendered only for errors.
+#[derive(Clone, Copy)]
+enum Name<'a> {
+    Root,
+    Field(&'a Name<'a>, &'a str),
+    Index(&'a Name<'a>, usize),
+}
+
+impl std::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Name::Root => Ok(()),
+            Name::Field(Name::Root, k) => f.write_str(k),
+            Name::Field(p, k) => write!(f, "{p}.{k}"),
+            Name::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
 }
 
 struct Validator<'a> {
@@ -55,34 +74,35 @@ fn is_json_integer(f: f64) -> bool {
 }
 
 impl Validator<'_> {
-    fn field(&self, name: &str) -> String {
-        join(self.base, name)
+    fn field(&self, name: &Name<'_>) -> String {
+        join(self.base, &name.to_string())
     }
 
     /// `<name> in body <msg>` (kube-openapi's `in` is always "body" here).
-    fn msg(name: &str, rest: std::fmt::Arguments<'_>) -> String {
+    fn msg(name: &Name<'_>, rest: std::fmt::Arguments<'_>) -> String {
         format!("{name} in body {rest}")
     }
 
-    fn invalid(&self, out: &mut Outcome, name: &str, value: Value, msg: String) {
+    fn invalid(&self, out: &mut Outcome, name: &Name<'_>, value: Value, msg: String) {
         out.errors
             .push(FieldError::invalid(&self.field(name), value, msg));
     }
 
-    fn type_invalid(&self, out: &mut Outcome, name: &str, ty: &str, actual: &str) {
+    fn type_invalid(&self, out: &mut Outcome, name: &Name<'_>, ty: &str, actual: &str) {
         let m = Self::msg(name, format_args!("must be of type {ty}: {}", go_q(actual)));
         self.invalid(out, name, Value::String(actual.to_string()), m);
         out.blocking = true;
     }
 
-    fn value(&self, s: &Schema, v: &Value, name: &str, out: &mut Outcome) {
+    fn value(&self, s: &Schema, v: &Value, name: &Name<'_>, out: &mut Outcome) {
         // kube-openapi converts x-kubernetes-int-or-string into a two-type schema.
-        let types: Vec<&str> = if s.int_or_string {
-            vec!["integer", "string"]
+        let ty = s.ty.as_str();
+        let types: &[&str] = if s.int_or_string {
+            &["integer", "string"]
         } else if s.ty.is_empty() {
-            vec![]
+            &[]
         } else {
-            vec![s.ty.as_str()]
+            std::slice::from_ref(&ty)
         };
         if v.is_null() {
             if !types.is_empty() && !s.nullable {
@@ -91,7 +111,7 @@ impl Validator<'_> {
             self.enumeration(s, v, name, out);
             return;
         }
-        if !self.type_check(s, &types, v, name, out) {
+        if !self.type_check(s, types, v, name, out) {
             return;
         }
         self.composition(s, v, name, out);
@@ -124,7 +144,7 @@ impl Validator<'_> {
         s: &Schema,
         types: &[&str],
         v: &Value,
-        name: &str,
+        name: &Name<'_>,
         out: &mut Outcome,
     ) -> bool {
         if types.is_empty() {
@@ -143,8 +163,8 @@ impl Validator<'_> {
         false
     }
 
-    fn composition(&self, s: &Schema, v: &Value, name: &str, out: &mut Outcome) {
-        let quoted = go_q(name);
+    fn composition(&self, s: &Schema, v: &Value, name: &Name<'_>, out: &mut Outcome) {
+        let quoted = go_q(&name.to_string());
         if !s.all_of.is_empty() {
             let mut valid = 0;
             for sub in &s.all_of {
@@ -158,7 +178,7 @@ impl Validator<'_> {
             if valid != s.all_of.len() {
                 let extra = if valid == 0 { "Found none valid" } else { "" };
                 let m = format!("{quoted} must validate all the schemas (allOf){extra}");
-                self.invalid(out, "", Value::String(String::new()), m);
+                self.invalid(out, &Name::Root, Value::String(String::new()), m);
             }
         }
         if !s.any_of.is_empty() {
@@ -181,7 +201,7 @@ impl Validator<'_> {
             }
             if !ok {
                 let m = format!("{quoted} must validate at least one schema (anyOf)");
-                self.invalid(out, "", Value::String(String::new()), m);
+                self.invalid(out, &Name::Root, Value::String(String::new()), m);
             }
             if let Some(b) = best {
                 out.merge(b);
@@ -209,7 +229,7 @@ impl Validator<'_> {
                     format!("Found {valid} valid alternatives")
                 };
                 let m = format!("{quoted} must validate one and only one schema (oneOf). {extra}");
-                self.invalid(out, "", Value::String(String::new()), m);
+                self.invalid(out, &Name::Root, Value::String(String::new()), m);
                 if valid == 0
                     && let Some(b) = best
                 {
@@ -222,12 +242,12 @@ impl Validator<'_> {
             self.value(not, v, name, &mut r);
             if r.errors.is_empty() {
                 let m = format!("{quoted} must not validate the schema (not)");
-                self.invalid(out, "", Value::String(String::new()), m);
+                self.invalid(out, &Name::Root, Value::String(String::new()), m);
             }
         }
     }
 
-    fn string(&self, s: &Schema, st: &str, name: &str, out: &mut Outcome) {
+    fn string(&self, s: &Schema, st: &str, name: &Name<'_>, out: &mut Outcome) {
         let len = st.chars().count() as i64;
         if let Some(max) = s.max_length
             && len > max
@@ -253,7 +273,7 @@ impl Validator<'_> {
         }
     }
 
-    fn number(&self, s: &Schema, f: f64, v: &Value, name: &str, out: &mut Outcome) {
+    fn number(&self, s: &Schema, f: f64, v: &Value, name: &Name<'_>, out: &mut Outcome) {
         if let Some(factor) = s.multiple_of {
             if factor <= 0.0 {
                 let m = format!(
@@ -310,10 +330,10 @@ impl Validator<'_> {
         }
     }
 
-    fn array(&self, s: &Schema, a: &[Value], name: &str, out: &mut Outcome) {
+    fn array(&self, s: &Schema, a: &[Value], name: &Name<'_>, out: &mut Outcome) {
         if let Some(items) = &s.items {
             for (i, x) in a.iter().enumerate() {
-                self.value(items, x, &format!("{name}[{i}]"), out);
+                self.value(items, x, &Name::Index(name, i), out);
             }
         }
         let size = a.len() as i64;
@@ -347,7 +367,7 @@ impl Validator<'_> {
         }
     }
 
-    fn enumeration(&self, s: &Schema, v: &Value, name: &str, out: &mut Outcome) {
+    fn enumeration(&self, s: &Schema, v: &Value, name: &Name<'_>, out: &mut Outcome) {
         let Some(values) = &s.enum_values else {
             return;
         };
@@ -374,7 +394,7 @@ impl Validator<'_> {
         &self,
         s: &Schema,
         m: &serde_json::Map<String, Value>,
-        name: &str,
+        name: &Name<'_>,
         out: &mut Outcome,
     ) {
         let n = m.len() as i64;
@@ -396,13 +416,7 @@ impl Validator<'_> {
             out.blocking = true;
             return;
         }
-        let child = |k: &str| {
-            if name.is_empty() {
-                k.to_string()
-            } else {
-                format!("{name}.{k}")
-            }
-        };
+        let child = |k| Name::Field(name, k);
         match &s.additional_properties {
             Some(Additional::Bool(false)) => {
                 for k in m.keys() {

@@ -68,6 +68,10 @@ pub(crate) struct Schema {
     pub validations: Vec<RuleSpec>,
     /// `validations` compiled (filled by `cel::compile`).
     pub rules: Vec<std::sync::Arc<crate::cel::Rule>>,
+    /// The subtree (this node included) has set/map list types.
+    pub has_list_types: bool,
+    /// The subtree (this node included) has embedded resources.
+    pub has_embedded: bool,
     /// Keywords that CRD schemas may not use, as present.
     pub has_ref: bool,
     pub has_id: bool,
@@ -192,6 +196,22 @@ impl Schema {
             .and_then(Value::as_object)
             .is_some_and(|p| !p.is_empty());
         s.has_dependencies = m.get("dependencies").is_some_and(|v| !v.is_null());
+        let (lists, embedded) = {
+            let mut children = s
+                .items
+                .iter()
+                .map(|b| &**b)
+                .chain(s.properties.iter().flat_map(|p| p.values()))
+                .chain(s.additional_schema());
+            children
+                .try_fold((false, false), |(l, e), c| {
+                    let acc = (l || c.has_list_types, e || c.has_embedded);
+                    if acc == (true, true) { None } else { Some(acc) }
+                })
+                .unwrap_or((true, true))
+        };
+        s.has_list_types = matches!(s.list_type.as_deref(), Some("set" | "map")) || lists;
+        s.has_embedded = s.embedded_resource || embedded;
         s
     }
 
