@@ -25,6 +25,8 @@ use std::sync::{Arc, LazyLock};
 pub const PER_RULE_COST_LIMIT: f64 = 10_000_000.0;
 /// Upstream `StaticEstimatedCRDCostLimit`: all rules, times how often each runs.
 pub const PER_SCHEMA_COST_LIMIT: f64 = 100_000_000.0;
+/// Upstream `PerCallLimit`: one evaluation of one rule.
+pub const PER_CALL_COST_LIMIT: f64 = 1_000_000.0;
 /// Upstream `RuntimeCELCostBudget`: all rule evaluations of one object.
 pub const RUNTIME_COST_BUDGET: f64 = 10_000_000.0;
 /// Upstream's maximum request size, bounding what isn't bounded by the schema.
@@ -211,6 +213,14 @@ fn compile_rule(
             return None;
         }
     };
+    if let Some(e) = undefined_field(&program, rule, s) {
+        errs.push(FieldError::invalid(
+            &child(rp, "rule"),
+            rule,
+            format!("compilation failed: {e}"),
+        ));
+        return None;
+    }
     let transition = program.references().has_variable("oldSelf");
     if transition && let Some(unc) = uncorrelatable {
         errs.push(FieldError::invalid(
@@ -326,6 +336,119 @@ fn field_path_segments(fp: &str) -> Vec<String> {
         }
     }
     out
+}
+
+// ---- field checks (the part of cel-go's type checking that matters most) ----
+
+/// The first selection of a field the schema doesn't declare, as cel-go's
+/// checker reports it (`ERROR: <input>:1:5: undefined field 'z'`).
+fn undefined_field(program: &Program, rule: &str, s: &Schema) -> Option<String> {
+    let mut vars: HashMap<String, Option<&Schema>> = HashMap::new();
+    vars.insert("self".into(), Some(s));
+    vars.insert("oldSelf".into(), Some(s));
+    let mut found = None;
+    check_fields(program.expression(), &vars, &mut found);
+    let (id, field) = found?;
+    let start = program
+        .source_info()
+        .offset_for(id)
+        .map_or(0, |(start, _)| start as usize);
+    let before: String = rule.chars().take(start).collect();
+    let line = before.matches('\n').count() + 1;
+    let col = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+    let text = rule.lines().nth(line - 1).unwrap_or("");
+    Some(format!(
+        "ERROR: <input>:{line}:{col}: undefined field '{field}'\n | {text}\n | {:.>col$}",
+        "^"
+    ))
+}
+
+/// Whether field selections on values of this schema are checked.
+fn closed(s: &Schema) -> bool {
+    s.properties.is_some()
+        && s.additional_properties.is_none()
+        && !s.preserves_unknown()
+        && !s.int_or_string
+}
+
+fn check_fields<'s>(
+    e: &Expression,
+    vars: &HashMap<String, Option<&'s Schema>>,
+    found: &mut Option<(u64, String)>,
+) -> Option<&'s Schema> {
+    if found.is_some() {
+        return None;
+    }
+    match &e.expr {
+        Expr::Ident(n) => vars.get(n).copied().flatten(),
+        Expr::Select(sel) => {
+            let os = check_fields(&sel.operand, vars, found)?;
+            if closed(os)
+                && os.property(&sel.field).is_none()
+                && !(os.embedded_resource
+                    && ["apiVersion", "kind", "metadata"].contains(&sel.field.as_str()))
+            {
+                *found = Some((e.id, sel.field.clone()));
+                return None;
+            }
+            if sel.test { None } else { os.child(&sel.field) }
+        }
+        Expr::Call(c) => {
+            let target = c
+                .target
+                .as_deref()
+                .and_then(|t| check_fields(t, vars, found));
+            let args: Vec<Option<&Schema>> = c
+                .args
+                .iter()
+                .map(|a| check_fields(a, vars, found))
+                .collect();
+            match (c.func_name.as_str(), args.first()) {
+                ("_[_]", Some(Some(list))) => match list.ty.as_str() {
+                    "array" => list.items.as_deref(),
+                    _ => list.additional_schema(),
+                },
+                _ => {
+                    let _ = target;
+                    None
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            let range = check_fields(&c.iter_range, vars, found);
+            let elem = range.and_then(|r| match r.ty.as_str() {
+                "array" => r.items.as_deref(),
+                _ => None,
+            });
+            let mut inner = vars.clone();
+            inner.insert(c.iter_var.clone(), elem);
+            if let Some(v2) = &c.iter_var2 {
+                inner.insert(v2.clone(), None);
+            }
+            inner.insert(c.accu_var.clone(), None);
+            check_fields(&c.accu_init, vars, found);
+            check_fields(&c.loop_cond, &inner, found);
+            check_fields(&c.loop_step, &inner, found);
+            check_fields(&c.result, &inner, found);
+            None
+        }
+        Expr::List(l) => {
+            for x in &l.elements {
+                check_fields(x, vars, found);
+            }
+            None
+        }
+        Expr::Map(m) => {
+            for en in &m.entries {
+                if let EntryExpr::MapEntry(me) = &en.expr {
+                    check_fields(&me.key, vars, found);
+                    check_fields(&me.value, vars, found);
+                }
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 // ---- cost estimation ----
@@ -609,6 +732,18 @@ impl<'a> Evaluator<'_, 'a> {
             let mut cost = estimate(r.program.expression(), &Sizes::Values(vec![v]));
             if let Some(o) = old {
                 cost = cost.max(estimate(r.program.expression(), &Sizes::Values(vec![o])));
+            }
+            if cost > PER_CALL_COST_LIMIT {
+                self.errs.push(FieldError::invalid(
+                    &field,
+                    ty,
+                    format!(
+                        "'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: {}",
+                        rule_error_string(&r.spec)
+                    ),
+                ));
+                self.stopped = true;
+                return;
             }
             self.budget -= cost;
             if self.budget < 0.0 {

@@ -668,11 +668,11 @@ fn cel_runtime_budget_stops_evaluation() {
     // the runtime charge: many rule evaluations exhaust the budget.
     let s = compiled(
         json!({"type": "object", "properties": {"l": {"type": "array",
-        "maxItems": 20, "items": {"type": "array", "maxItems": 600, "items": {"type": "integer"},
+        "maxItems": 40, "items": {"type": "array", "maxItems": 250, "items": {"type": "integer"},
         "x-kubernetes-validations": [{"rule": "self.all(x, self.all(y, x >= 0 && y >= 0))"}]}}}}),
     );
-    let row: Vec<i64> = (0..600).collect();
-    let rows: Vec<Value> = (0..20).map(|_| json!(row)).collect();
+    let row: Vec<i64> = (0..250).collect();
+    let rows: Vec<Value> = (0..40).map(|_| json!(row)).collect();
     assert!(errs(&s, json!({"l": [row.clone()]})).is_empty());
     let e = errs(&s, json!({"l": rows}));
     assert_eq!(e.len(), 1, "{e:?}");
@@ -748,4 +748,43 @@ fn patch_schema_drives_server_side_apply() {
         }
         other => panic!("expected conflicts, got {other:?}"),
     }
+}
+
+#[test]
+fn cel_undefined_fields_fail_compilation() {
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "properties": {"x": {"type": "integer"}, "l": {"type": "array", "maxItems": 5,
+            "items": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+        "x-kubernetes-validations": [
+            {"rule": "self.x > 0 && has(self.l)"},
+            {"rule": "self.z > 0"},
+            {"rule": "self.l.all(i, i.b == 'x')"}
+        ]}}}),
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "{BASE}.properties[spec].x-kubernetes-validations[1].rule: Invalid value: \"self.z > 0\": compilation failed: ERROR: <input>:1:5: undefined field 'z'"
+        )),
+        "{e:?}"
+    );
+    assert!(e[1].contains("undefined field 'b'"), "{e:?}");
+}
+
+#[test]
+fn cel_per_call_limit() {
+    // Within the static estimate (maxItems 1000), beyond the per-call limit
+    // with 725 items, as upstream's e2e test does.
+    let s = compiled(
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "properties": {"list": {"type": "array", "maxItems": 1000,
+            "items": {"type": "string", "maxLength": 20}}},
+        "x-kubernetes-validations": [{"rule": "self.list.all(a, self.list.all(b, a.size() >= 0))"}]}}}),
+    );
+    let list: Vec<String> = (0..725).map(|i| format!("{i:020}")).collect();
+    let e = errs(&s, json!({"spec": {"list": list}}));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("call cost exceeds limit for rule"), "{e:?}");
+    assert!(errs(&s, json!({"spec": {"list": ["a", "b"]}})).is_empty());
 }
