@@ -8,6 +8,26 @@ use serde_json::Value;
 
 const META_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
+/// The JSON fields of ObjectMeta: anything else in an embedded resource's
+/// `metadata` is dropped and reported, as upstream's `objectmeta.Coerce`.
+const OBJECT_META_FIELDS: [&str; 15] = [
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "managedFields",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
+];
+
 /// Prunes `x` (the object root when `root`); returns the removed paths.
 pub(crate) fn prune(x: &mut Value, s: &Schema, root: bool) -> Vec<String> {
     let mut pruned = Vec::new();
@@ -25,6 +45,20 @@ struct Pruner<'a> {
 }
 
 impl Pruner<'_> {
+    /// Drops unknown fields of an embedded resource's `metadata`.
+    fn embedded_meta(&mut self, v: &mut Value) {
+        let Value::Object(m) = v else { return };
+        let unknown: Vec<String> = m
+            .keys()
+            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for k in unknown {
+            self.with_key("metadata", |p| p.record(&k));
+            m.remove(&k);
+        }
+    }
+
     fn with_key<F: FnOnce(&mut Self)>(&mut self, k: &str, f: F) {
         let len = self.path.len();
         if !self.path.is_empty() {
@@ -73,6 +107,9 @@ impl Pruner<'_> {
                 let mut remove = Vec::new();
                 for (k, v) in m.iter_mut() {
                     if embedded && META_FIELDS.contains(&k.as_str()) {
+                        if s.embedded_resource && k == "metadata" {
+                            self.embedded_meta(v);
+                        }
                         continue;
                     }
                     if let Some(prop) = s.property(k) {
@@ -105,6 +142,9 @@ impl Pruner<'_> {
                 let embedded = embedded || s.embedded_resource;
                 for (k, v) in m.iter_mut() {
                     if embedded && META_FIELDS.contains(&k.as_str()) {
+                        if s.embedded_resource && k == "metadata" {
+                            self.embedded_meta(v);
+                        }
                         continue;
                     }
                     if let Some(prop) = s.property(k) {

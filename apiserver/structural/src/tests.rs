@@ -429,7 +429,7 @@ fn prune_unknown_fields() {
                  "list": [{"k": "1", "z": 2}],
                  "free": {"anything": {"goes": 1}, "known": {"x": "1", "y": 2}},
                  "map": {"one": {"v": "1", "w": 2}},
-                 "res": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {}}}
+                 "res": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "unknownSubMeta": 1}, "status": {}}}
     });
     let mut pruned = s.prune(&mut obj);
     pruned.sort();
@@ -441,6 +441,7 @@ fn prune_unknown_fields() {
             "spec.free.known.y",
             "spec.list[0].z",
             "spec.map.one.w",
+            "spec.res.metadata.unknownSubMeta",
             "spec.res.status"
         ]
     );
