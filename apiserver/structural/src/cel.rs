@@ -724,8 +724,13 @@ impl<'a> Evaluator<'_, 'a> {
         } else {
             p.to_string()
         };
+        // Ratcheting: rules without oldSelf don't re-judge an unchanged value.
+        let unchanged = old.is_some_and(|o| o == v);
         for r in &s.rules {
             if r.transition && old.is_none() && r.spec.optional_old_self != Some(true) {
+                continue;
+            }
+            if unchanged && !r.transition {
                 continue;
             }
             // Charge the rule's bound over the actual value before running it.

@@ -16,10 +16,24 @@ mod openapi;
 mod patch_schema;
 mod path;
 mod prune;
+mod ratchet;
 mod schema;
 mod structural;
 #[cfg(test)]
 mod tests;
+
+/// Upstream `hasBlockingErr`: errors after which rules would see ill-typed
+/// or missing values (required, enum, too long, too many, wrong type).
+fn blocks_rules(e: &FieldError) -> bool {
+    match &e.kind {
+        ErrorKind::Required
+        | ErrorKind::NotSupported(..)
+        | ErrorKind::TooLong(_)
+        | ErrorKind::TooMany(..) => true,
+        ErrorKind::Invalid(_) => e.detail.contains(" must be of type "),
+        _ => false,
+    }
+}
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -88,7 +102,17 @@ impl Structural {
     /// types and `x-kubernetes-validations` rules; `old` is the stored
     /// object on update (for `oldSelf` transition rules and ratcheting).
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-        let out = openapi::validate(&self.parsed, obj, "");
+        let mut out = openapi::validate(&self.parsed, obj, "");
+        if let Some(old) = old {
+            let keep: Vec<bool> = out
+                .nodes
+                .iter()
+                .map(|n| !ratchet::unchanged(&self.parsed, obj, old, n))
+                .collect();
+            let mut k = keep.iter();
+            out.errors.retain(|_| k.next().copied().unwrap_or(true));
+            out.blocking = out.errors.iter().any(blocks_rules);
+        }
         let mut errs = out.errors;
         listtype::validate("", &self.parsed, obj, &mut errs);
         embedded::validate("", &self.parsed, obj, &mut errs);

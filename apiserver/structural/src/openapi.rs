@@ -15,14 +15,44 @@ use serde_json::Value;
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub errors: Vec<FieldError>,
+    /// For each error, the value it is about (for ratcheting on update).
+    pub nodes: Vec<Vec<Seg>>,
     pub blocking: bool,
 }
 
 impl Outcome {
     fn merge(&mut self, o: Outcome) {
         self.errors.extend(o.errors);
+        self.nodes.extend(o.nodes);
         self.blocking |= o.blocking;
     }
+}
+
+/// One step of a value path.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Seg {
+    Field(String),
+    Index(usize),
+}
+
+fn segs(name: &Name<'_>) -> Vec<Seg> {
+    let mut out = Vec::new();
+    let mut cur = name;
+    loop {
+        match cur {
+            Name::Root => break,
+            Name::Field(p, k) => {
+                out.push(Seg::Field((*k).to_string()));
+                cur = p;
+            }
+            Name::Index(p, i) => {
+                out.push(Seg::Index(*i));
+                cur = p;
+            }
+        }
+    }
+    out.reverse();
+    out
 }
 
 /// Validates `v` against `s`; `base` prefixes error paths (the object root
@@ -83,9 +113,23 @@ impl Validator<'_> {
         format!("{name} in body {rest}")
     }
 
+    fn push(&self, out: &mut Outcome, node: &Name<'_>, e: FieldError) {
+        out.errors.push(e);
+        out.nodes.push(segs(node));
+    }
+
     fn invalid(&self, out: &mut Outcome, name: &Name<'_>, value: Value, msg: String) {
-        out.errors
-            .push(FieldError::invalid(&self.field(name), value, msg));
+        self.push(
+            out,
+            name,
+            FieldError::invalid(&self.field(name), value, msg),
+        );
+    }
+
+    /// allOf/anyOf/oneOf/not failures: reported at the root, about `node`.
+    fn composite(&self, out: &mut Outcome, node: &Name<'_>, msg: String) {
+        let e = FieldError::invalid(&self.field(&Name::Root), String::new(), msg);
+        self.push(out, node, e);
     }
 
     fn type_invalid(&self, out: &mut Outcome, name: &Name<'_>, ty: &str, actual: &str) {
@@ -178,7 +222,7 @@ impl Validator<'_> {
             if valid != s.all_of.len() {
                 let extra = if valid == 0 { "Found none valid" } else { "" };
                 let m = format!("{quoted} must validate all the schemas (allOf){extra}");
-                self.invalid(out, &Name::Root, Value::String(String::new()), m);
+                self.composite(out, name, m);
             }
         }
         if !s.any_of.is_empty() {
@@ -201,7 +245,7 @@ impl Validator<'_> {
             }
             if !ok {
                 let m = format!("{quoted} must validate at least one schema (anyOf)");
-                self.invalid(out, &Name::Root, Value::String(String::new()), m);
+                self.composite(out, name, m);
             }
             if let Some(b) = best {
                 out.merge(b);
@@ -229,7 +273,7 @@ impl Validator<'_> {
                     format!("Found {valid} valid alternatives")
                 };
                 let m = format!("{quoted} must validate one and only one schema (oneOf). {extra}");
-                self.invalid(out, &Name::Root, Value::String(String::new()), m);
+                self.composite(out, name, m);
                 if valid == 0
                     && let Some(b) = best
                 {
@@ -242,7 +286,7 @@ impl Validator<'_> {
             self.value(not, v, name, &mut r);
             if r.errors.is_empty() {
                 let m = format!("{quoted} must not validate the schema (not)");
-                self.invalid(out, &Name::Root, Value::String(String::new()), m);
+                self.composite(out, name, m);
             }
         }
     }
@@ -252,10 +296,11 @@ impl Validator<'_> {
         if let Some(max) = s.max_length
             && len > max
         {
-            out.errors.push(FieldError::too_long(
-                &self.field(name),
-                usize::try_from(max).unwrap_or(0),
-            ));
+            self.push(
+                out,
+                name,
+                FieldError::too_long(&self.field(name), usize::try_from(max).unwrap_or(0)),
+            );
             out.blocking = true;
         }
         if let Some(min) = s.min_length
@@ -346,11 +391,11 @@ impl Validator<'_> {
         if let Some(max) = s.max_items
             && size > max
         {
-            out.errors.push(FieldError::too_many(
-                &self.field(name),
-                size,
-                usize::try_from(max).unwrap_or(0),
-            ));
+            self.push(
+                out,
+                name,
+                FieldError::too_many(&self.field(name), size, usize::try_from(max).unwrap_or(0)),
+            );
             out.blocking = true;
         }
         if s.unique_items {
@@ -382,11 +427,11 @@ impl Validator<'_> {
             })
             .collect();
         let refs: Vec<&str> = supported.iter().map(String::as_str).collect();
-        out.errors.push(FieldError::not_supported(
-            &self.field(name),
-            v.clone(),
-            &refs,
-        ));
+        self.push(
+            out,
+            name,
+            FieldError::not_supported(&self.field(name), v.clone(), &refs),
+        );
         out.blocking = true;
     }
 
@@ -408,11 +453,11 @@ impl Validator<'_> {
         if let Some(max) = s.max_properties
             && n > max
         {
-            out.errors.push(FieldError::too_many(
-                &self.field(name),
-                n,
-                usize::try_from(max).unwrap_or(0),
-            ));
+            self.push(
+                out,
+                name,
+                FieldError::too_many(&self.field(name), n, usize::try_from(max).unwrap_or(0)),
+            );
             out.blocking = true;
             return;
         }
@@ -444,8 +489,7 @@ impl Validator<'_> {
         }
         for k in &s.required {
             if !m.contains_key(k) {
-                out.errors
-                    .push(FieldError::required(&self.field(&child(k)), ""));
+                self.push(out, name, FieldError::required(&self.field(&child(k)), ""));
                 out.blocking = true;
             }
         }

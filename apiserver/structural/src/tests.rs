@@ -789,3 +789,56 @@ fn cel_per_call_limit() {
     assert!(e[0].contains("call cost exceeds limit for rule"), "{e:?}");
     assert!(errs(&s, json!({"spec": {"list": ["a", "b"]}})).is_empty());
 }
+
+#[test]
+fn ratcheting_keeps_unchanged_invalid_values() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "name": {"type": "string", "maxLength": 3},
+            "other": {"type": "string"},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                      "items": {"type": "object", "required": ["name"], "properties": {
+                          "name": {"type": "string"}, "port": {"type": "integer", "maximum": 100}}}},
+            "n": {"type": "integer", "x-kubernetes-validations": [{"rule": "self < 10"}]}
+        }}}}),
+    );
+    // Stored before the schema tightened.
+    let old = json!({"spec": {"name": "toolong", "other": "a", "n": 50,
+        "ports": [{"name": "a", "port": 1000}, {"name": "b", "port": 1}]}});
+    // Changing something else: the old violations are ratcheted.
+    let new = json!({"spec": {"name": "toolong", "other": "b", "n": 50,
+        "ports": [{"name": "b", "port": 2}, {"name": "a", "port": 1000}]}});
+    assert_eq!(
+        s.validate(&new, Some(&old)),
+        Vec::<rkube_validation::FieldError>::new()
+    );
+    // Changing the invalid values themselves: reported.
+    let new = json!({"spec": {"name": "toolong2", "other": "a", "n": 51,
+        "ports": [{"name": "a", "port": 1001}, {"name": "b", "port": 1}]}});
+    let e: Vec<String> = s
+        .validate(&new, Some(&old))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        e,
+        vec![
+            "spec.name: Too long: may not be more than 3 bytes",
+            "spec.ports[0].port: Invalid value: 1001: spec.ports[0].port in body should be less than or equal to 100",
+            "<nil>: Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+        ]
+    );
+    let new = json!({"spec": {"name": "toolong", "other": "a", "n": 51,
+        "ports": [{"name": "a", "port": 1000}, {"name": "b", "port": 1}]}});
+    let e: Vec<String> = s
+        .validate(&new, Some(&old))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        e,
+        vec!["spec.n: Invalid value: \"integer\": failed rule: self < 10"]
+    );
+    // On create everything counts.
+    assert_eq!(s.validate(&old, None).len(), 3);
+}
