@@ -842,3 +842,36 @@ fn ratcheting_keeps_unchanged_invalid_values() {
     // On create everything counts.
     assert_eq!(s.validate(&old, None).len(), 3);
 }
+
+#[test]
+fn cel_deeply_nested_rules_are_rejected_not_crashing() {
+    let deep = format!("{}true{}", "(".repeat(5000), ")".repeat(5000));
+    let e = compile_errs(json!({"type": "object", "x-kubernetes-validations": [{"rule": deep}]}));
+    assert_eq!(e.len(), 1, "{e:?}");
+    let deep = format!("{}1", "-".repeat(5000));
+    let e = compile_errs(json!({"type": "object", "x-kubernetes-validations": [{"rule": deep}]}));
+    assert_eq!(e.len(), 1, "{e:?}");
+    let deep = format!("{}true", "!".repeat(5000));
+    let e = compile_errs(json!({"type": "object", "x-kubernetes-validations": [{"rule": deep}]}));
+    assert_eq!(e.len(), 1, "{e:?}");
+    let chain = vec!["1"; 5000].join(" + ") + " > 0";
+    let e = compile_errs(json!({"type": "object", "x-kubernetes-validations": [{"rule": chain}]}));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("recursion limit exceeded"), "{e:?}");
+    let chain = vec!["1"; 40].join(" + ") + " > 0";
+    assert_eq!(
+        compile_errs(json!({"type": "object", "x-kubernetes-validations": [{"rule": chain}]}))
+            .len(),
+        1
+    );
+    // The deepest accepted rule evaluates on a small (2 MiB) stack.
+    let ok = vec!["1"; 30].join(" + ") + " > 0";
+    let s = compiled(json!({"type": "object", "x-kubernetes-validations": [{"rule": ok}]}));
+    let r = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || s.validate(&json!({}), None).len())
+        .expect("thread")
+        .join()
+        .expect("no stack overflow");
+    assert_eq!(r, 0);
+}
