@@ -315,7 +315,7 @@ fn parse(src: &str) -> Result<Program, String> {
         return Err(too_deep());
     }
     let owned = src.to_string();
-    let parsed = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("cel-parse".into())
         .stack_size(256 << 20)
         .spawn(move || {
@@ -331,8 +331,7 @@ fn parse(src: &str) -> Result<Program, String> {
         })
         .map_err(|e| format!("ERROR: <input>:1:1: cannot start the parser: {e}"))?
         .join()
-        .map_err(|_| too_deep())?;
-    parsed
+        .map_err(|_| too_deep())?
 }
 
 /// Nesting depth of an expression, walked without recursion.
