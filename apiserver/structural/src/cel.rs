@@ -9,8 +9,8 @@ use crate::path::{child, index, key};
 use crate::schema::{RuleSpec, Schema};
 use cel::common::ast::{EntryExpr, Expr};
 use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelOptional, CelString,
-    CelUInt,
+    CelBool, CelBytes, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelNull,
+    CelOptional, CelString, CelTimestamp, CelUInt,
 };
 use cel::common::value::Val;
 use cel::extractors::This;
@@ -1012,7 +1012,8 @@ fn to_val<'a>(v: &'a Value, s: Option<&Schema>) -> Box<dyn Val + 'a> {
                 _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(0.0))),
             }
         }
-        Value::String(st) => Box::new(CelString::from(st.as_str())),
+        Value::String(st) => formatted(st, s.map_or("", |s| s.format.as_str()))
+            .unwrap_or_else(|| Box::new(CelString::from(st.as_str()))),
         Value::Array(a) => {
             let items = s.and_then(|s| s.items.as_deref());
             let list: Vec<Box<dyn Val + 'a>> = a.iter().map(|x| to_val(x, items)).collect();
@@ -1031,6 +1032,72 @@ fn to_val<'a>(v: &'a Value, s: Option<&Schema>) -> Box<dyn Val + 'a> {
             Box::new(CelMap::from(map))
         }
     }
+}
+
+/// Strings of some formats are typed values in CEL, as upstream's schema
+/// declarations make them: `date-time`/`date` timestamps, `duration`
+/// durations, `byte` bytes. Unparsable strings stay strings.
+fn formatted<'a>(st: &str, format: &str) -> Option<Box<dyn Val + 'a>> {
+    use base64::Engine;
+    match format {
+        "date-time" | "datetime" => chrono::DateTime::parse_from_rfc3339(st)
+            .ok()
+            .map(|t| Box::new(CelTimestamp::from(t)) as Box<dyn Val>),
+        "date" => chrono::NaiveDate::parse_from_str(st, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| {
+                let t = t.and_utc().fixed_offset();
+                Box::new(CelTimestamp::from(t)) as Box<dyn Val>
+            }),
+        "duration" => go_duration(st).map(|d| Box::new(CelDuration::from(d)) as Box<dyn Val>),
+        "byte" => base64::engine::general_purpose::STANDARD
+            .decode(st)
+            .ok()
+            .map(|b| Box::new(CelBytes::from(b)) as Box<dyn Val>),
+        _ => None,
+    }
+}
+
+/// Go's `time.ParseDuration` (`1h30m`, `1.5s`, `-300ms`).
+fn go_duration(s: &str) -> Option<chrono::Duration> {
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Some(chrono::Duration::zero());
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        nanos += n * scale;
+    }
+    if !nanos.is_finite() || nanos.abs() > i64::MAX as f64 {
+        return None;
+    }
+    let d = chrono::Duration::nanoseconds(nanos as i64);
+    Some(if neg { -d } else { d })
 }
 
 // ---- Kubernetes CEL library (the parts that fit cel-rust) ----

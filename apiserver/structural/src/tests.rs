@@ -875,3 +875,41 @@ fn cel_deeply_nested_rules_are_rejected_not_crashing() {
         .expect("no stack overflow");
     assert_eq!(r, 0);
 }
+
+#[test]
+fn cel_formats_are_typed() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "timeout": {"type": "string", "format": "duration", "maxLength": 20},
+            "ratio": {"type": "number"}
+        },
+        "x-kubernetes-validations": [
+            {"rule": "self.start < self.end", "message": "start must be before end"},
+            {"rule": "self.timeout <= duration('1h')"},
+            {"rule": "self.ratio < 1.0"}
+        ]}}}),
+    );
+    assert!(
+        errs(
+            &s,
+            json!({"spec": {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z",
+            "timeout": "30m", "ratio": 0}})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        errs(
+            &s,
+            json!({"spec": {"start": "2026-01-03T00:00:00Z", "end": "2026-01-02T00:00:00Z",
+            "timeout": "1h30m", "ratio": 1}})
+        ),
+        vec![
+            "spec: Invalid value: \"object\": start must be before end",
+            "spec: Invalid value: \"object\": failed rule: self.timeout <= duration('1h')",
+            "spec: Invalid value: \"object\": failed rule: self.ratio < 1.0",
+        ]
+    );
+}
