@@ -155,9 +155,9 @@ impl Validator<'_> {
             self.enumeration(s, v, name, out);
             return;
         }
-        if !self.type_check(s, types, v, name, out) {
-            return;
-        }
+        // kube-openapi runs every applicable validator even after a type
+        // mismatch (each applies by the value's own kind).
+        self.type_check(types, v, name, out);
         self.composition(s, v, name, out);
         if let Value::String(st) = v {
             self.string(s, st, name, out);
@@ -182,29 +182,18 @@ impl Validator<'_> {
         }
     }
 
-    /// Returns false when the type is wrong (kube-openapi stops there).
-    fn type_check(
-        &self,
-        s: &Schema,
-        types: &[&str],
-        v: &Value,
-        name: &Name<'_>,
-        out: &mut Outcome,
-    ) -> bool {
+    fn type_check(&self, types: &[&str], v: &Value, name: &Name<'_>, out: &mut Outcome) {
         if types.is_empty() {
-            return true;
+            return;
         }
         let actual = json_type(v);
         let float_int = actual == "number"
             && types.contains(&"integer")
             && v.as_f64().is_some_and(is_json_integer);
         let int_float = actual == "integer" && types.contains(&"number");
-        if types.contains(&actual) || float_int || int_float {
-            return true;
+        if !(types.contains(&actual) || float_int || int_float) {
+            self.type_invalid(out, name, &types.join(","), actual);
         }
-        let _ = s;
-        self.type_invalid(out, name, &types.join(","), actual);
-        false
     }
 
     fn composition(&self, s: &Schema, v: &Value, name: &Name<'_>, out: &mut Outcome) {

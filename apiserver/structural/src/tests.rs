@@ -913,3 +913,21 @@ fn cel_formats_are_typed() {
         ]
     );
 }
+
+#[test]
+fn validate_runs_every_validator_after_a_type_mismatch() {
+    // controller-gen's IntOrString: kube-openapi reports the type, the anyOf
+    // and the closest alternative's failure.
+    let s = compiled(json!({"type": "object", "properties": {"port": {
+        "x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}}));
+    assert_eq!(
+        errs(&s, json!({"port": true})),
+        vec![
+            "port: Invalid value: \"boolean\": port in body must be of type integer,string: \"boolean\"",
+            "<nil>: Invalid value: \"\": \"port\" must validate at least one schema (anyOf)",
+            "port: Invalid value: \"boolean\": port in body must be of type integer: \"boolean\"",
+        ]
+    );
+    assert!(errs(&s, json!({"port": 80})).is_empty());
+    assert!(errs(&s, json!({"port": "http"})).is_empty());
+}
