@@ -887,7 +887,19 @@ impl<'a> Evaluator<'_, 'a> {
                 scope.add_variable_as_val("oldSelf", o);
             }
             let rule_text = rule_error_string(&r.spec);
-            match r.program.execute(&scope) {
+            // The interpreter is third-party code run on user data: a panic
+            // in it fails this rule, not the request's worker.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                r.program.execute(&scope)
+            }));
+            let Ok(result) = run else {
+                self.errs.push(FieldError::internal(
+                    &field,
+                    format!("internal error evaluating rule: {rule_text}"),
+                ));
+                continue;
+            };
+            match result {
                 Ok(Cel::Bool(true)) => {}
                 Ok(Cel::Bool(false)) => {
                     let mut fp = field.clone();
@@ -1186,6 +1198,16 @@ fn add_library(ctx: &mut Context<'_, '_>) {
             },
         );
     }
+    // Kubernetes' sets library.
+    let _ = ctx.add_function("sets.contains", |a: Arc<Vec<Cel>>, b: Arc<Vec<Cel>>| {
+        b.iter().all(|x| a.contains(x))
+    });
+    let _ = ctx.add_function("sets.equivalent", |a: Arc<Vec<Cel>>, b: Arc<Vec<Cel>>| {
+        b.iter().all(|x| a.contains(x)) && a.iter().all(|x| b.contains(x))
+    });
+    let _ = ctx.add_function("sets.intersects", |a: Arc<Vec<Cel>>, b: Arc<Vec<Cel>>| {
+        b.iter().any(|x| a.contains(x))
+    });
     let _ = ctx.add_function(
         "find",
         |This(s): This<Arc<String>>, re: Arc<String>| -> Result<Cel, ExecutionError> {

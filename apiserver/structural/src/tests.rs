@@ -931,3 +931,28 @@ fn validate_runs_every_validator_after_a_type_mismatch() {
     assert!(errs(&s, json!({"port": 80})).is_empty());
     assert!(errs(&s, json!({"port": "http"})).is_empty());
 }
+
+#[test]
+fn cel_kubernetes_library() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"l": {"type": "array", "maxItems": 10,
+        "items": {"type": "integer"},
+        "x-kubernetes-validations": [
+            {"rule": "self.isSorted()"},
+            {"rule": "self.sum() < 100"},
+            {"rule": "self.min() >= 0 && self.max() <= 50"},
+            {"rule": "sets.contains(self, [1])"},
+            {"rule": "'abc-123'.find('[0-9]+') == '123' && 'a1b2'.findAll('[0-9]') == ['1', '2']"},
+            {"rule": "'Hello'.lowerAscii() == 'hello' && 'a,b'.split(',').size() == 2"}
+        ]}}}),
+    );
+    assert_eq!(errs(&s, json!({"l": [1, 2, 3]})), Vec::<String>::new());
+    assert_eq!(
+        errs(&s, json!({"l": [60, 2]})),
+        vec![
+            "l: Invalid value: \"array\": failed rule: self.isSorted()",
+            "l: Invalid value: \"array\": failed rule: self.min() >= 0 && self.max() <= 50",
+            "l: Invalid value: \"array\": failed rule: sets.contains(self, [1])",
+        ]
+    );
+}
