@@ -956,3 +956,48 @@ fn cel_kubernetes_library() {
         ]
     );
 }
+
+#[test]
+fn kube_derive_schema_is_accepted() {
+    // What kube-rs' `#[derive(CustomResource)]` (schemars) generates.
+    let s = compiled(json!({
+        "description": "Auto-generated derived type for FooSpec via `CustomResource`",
+        "properties": {
+            "spec": {"properties": {
+                "name": {"type": "string"},
+                "info": {"nullable": true, "type": "string"},
+                "replicas": {"format": "int32", "type": "integer"},
+                "count": {"format": "uint32", "minimum": 0.0, "type": "integer"},
+                "ratio": {"format": "double", "type": "number"},
+                "labels": {"additionalProperties": {"type": "string"}, "type": "object"},
+                "items": {"items": {"type": "string"}, "type": "array"},
+                "mode": {"enum": ["A", "B"], "type": "string"},
+                "opt": {"nullable": true, "properties": {"a": {"type": "boolean"}},
+                        "required": ["a"], "type": "object"}
+            }, "required": ["name", "replicas", "count", "labels", "items", "mode"], "type": "object"},
+            "status": {"nullable": true, "properties": {"is_bad": {"type": "boolean"}},
+                       "required": ["is_bad"], "type": "object"}
+        },
+        "required": ["spec"],
+        "title": "Foo",
+        "type": "object"
+    }));
+    let mut obj = json!({"apiVersion": "clux.dev/v1", "kind": "Foo", "metadata": {"name": "f"},
+        "spec": {"name": "x", "info": null, "replicas": 1, "count": 2, "ratio": 1,
+                 "labels": {}, "items": [], "mode": "A", "opt": null},
+        "status": null});
+    assert!(s.prune(&mut obj).is_empty());
+    s.apply_defaults(&mut obj);
+    assert_eq!(errs(&s, obj), Vec::<String>::new());
+    assert_eq!(
+        errs(
+            &s,
+            json!({"spec": {"name": "x", "replicas": 1, "count": -1, "labels": {},
+            "items": [], "mode": "C"}})
+        ),
+        vec![
+            "spec.count: Invalid value: -1: spec.count in body should be greater than or equal to 0",
+            "spec.mode: Unsupported value: \"C\": supported values: \"A\", \"B\"",
+        ]
+    );
+}
