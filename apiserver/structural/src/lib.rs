@@ -77,6 +77,35 @@ impl Structural {
         CrdPatchSchema::build(&self.parsed)
     }
 
+    /// The schema node a simple JSON path (`.spec.replicas`, `status.x`)
+    /// leads to, through `properties` and `additionalProperties` (and
+    /// `items` for `[*]`/`[N]` segments); `None` when the schema doesn't
+    /// specify it. For checks on CRD paths: scale replicas paths, printer
+    /// columns, selectable fields.
+    pub fn field_schema(&self, path: &str) -> Option<&Value> {
+        let mut node = &self.schema;
+        let path = path.strip_prefix('.').unwrap_or(path);
+        if path.is_empty() {
+            return Some(node);
+        }
+        for seg in path.split('.') {
+            let (name, rest) = match seg.find('[') {
+                Some(i) => (&seg[..i], &seg[i..]),
+                None => (seg, ""),
+            };
+            if !name.is_empty() {
+                node = match node.get("properties").and_then(|p| p.get(name)) {
+                    Some(n) => n,
+                    None => node.get("additionalProperties").filter(|a| a.is_object())?,
+                };
+            }
+            for _ in rest.matches('[') {
+                node = node.get("items").filter(|i| i.is_object())?;
+            }
+        }
+        Some(node)
+    }
+
     /// The schema this was compiled from.
     pub fn schema(&self) -> &Value {
         &self.schema

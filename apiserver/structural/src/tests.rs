@@ -1001,3 +1001,24 @@ fn kube_derive_schema_is_accepted() {
         ]
     );
 }
+
+#[test]
+fn field_schema_follows_simple_paths() {
+    let s = compiled(json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"replicas": {"type": "integer"},
+            "m": {"type": "object", "additionalProperties": {"type": "string"}},
+            "l": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "boolean"}}}}}}}}));
+    assert_eq!(
+        s.field_schema(".spec.replicas"),
+        Some(&json!({"type": "integer"}))
+    );
+    assert_eq!(
+        s.field_schema("spec.m.anything"),
+        Some(&json!({"type": "string"}))
+    );
+    assert_eq!(
+        s.field_schema(".spec.l[*].n"),
+        Some(&json!({"type": "boolean"}))
+    );
+    assert_eq!(s.field_schema(".spec.nope"), None);
+}
