@@ -1071,6 +1071,42 @@ fn formatted<'a>(st: &str, format: &str) -> Option<Box<dyn Val + 'a>> {
     }
 }
 
+/// A Kubernetes quantity (`500m`, `1Gi`, `1e3`) as a double.
+fn parse_quantity(s: &str) -> Option<f64> {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
+    let (num, suffix) = s.split_at(split);
+    if num.is_empty() || num == "+" || num == "-" || num.matches('.').count() > 1 {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e if e.starts_with(['e', 'E']) => {
+            let exp: i32 = e[1..].parse().ok()?;
+            10f64.powi(exp)
+        }
+        _ => return None,
+    };
+    Some(n * scale)
+}
+
 /// Go's `time.ParseDuration` (`1h30m`, `1.5s`, `-300ms`).
 fn go_duration(s: &str) -> Option<chrono::Duration> {
     let (neg, mut rest) = match s.strip_prefix('-') {
@@ -1198,6 +1234,47 @@ fn add_library(ctx: &mut Context<'_, '_>) {
             },
         );
     }
+    // Kubernetes' quantity library, with quantities held as doubles (exact
+    // for the integral and binary-suffixed amounts resources use).
+    let _ = ctx.add_function("isQuantity", |q: Arc<String>| parse_quantity(&q).is_some());
+    let _ = ctx.add_function("quantity", |q: Arc<String>| -> Result<f64, ExecutionError> {
+        parse_quantity(&q).ok_or_else(|| {
+            ExecutionError::function_error("quantity", "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        })
+    });
+    let _ = ctx.add_function("isGreaterThan", |This(a): This<f64>, b: f64| a > b);
+    let _ = ctx.add_function("isLessThan", |This(a): This<f64>, b: f64| a < b);
+    let _ = ctx.add_function("compareTo", |This(a): This<f64>, b: f64| -> i64 {
+        match a.partial_cmp(&b) {
+            Some(std::cmp::Ordering::Less) => -1,
+            Some(std::cmp::Ordering::Greater) => 1,
+            _ => 0,
+        }
+    });
+    let _ = ctx.add_function(
+        "asInteger",
+        |This(a): This<f64>| -> Result<i64, ExecutionError> {
+            if a.fract() == 0.0 && a.abs() < 9.2e18 {
+                Ok(a as i64)
+            } else {
+                Err(ExecutionError::function_error(
+                    "asInteger",
+                    "cannot convert value to integer",
+                ))
+            }
+        },
+    );
+    let _ = ctx.add_function("asApproximateFloat", |This(a): This<f64>| a);
+    let _ = ctx.add_function("isInteger", |This(a): This<f64>| a.fract() == 0.0);
+    let _ = ctx.add_function("sign", |This(a): This<f64>| -> i64 {
+        if a > 0.0 {
+            1
+        } else if a < 0.0 {
+            -1
+        } else {
+            0
+        }
+    });
     // Kubernetes' sets library.
     let _ = ctx.add_function("sets.contains", |a: Arc<Vec<Cel>>, b: Arc<Vec<Cel>>| {
         b.iter().all(|x| a.contains(x))

@@ -1022,3 +1022,28 @@ fn field_schema_follows_simple_paths() {
     );
     assert_eq!(s.field_schema(".spec.nope"), None);
 }
+
+#[test]
+fn cel_quantity_library() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"mem": {"type": "string", "maxLength": 20,
+        "x-kubernetes-validations": [
+            {"rule": "isQuantity(self)", "message": "must be a quantity"},
+            {"rule": "!isQuantity(self) || quantity(self).compareTo(quantity('1Gi')) <= 0", "message": "at most 1Gi"},
+            {"rule": "!isQuantity(self) || quantity(self).isGreaterThan(quantity('100m'))", "message": "more than 100m"}
+        ]}}}),
+    );
+    assert!(errs(&s, json!({"mem": "512Mi"})).is_empty());
+    assert_eq!(
+        errs(&s, json!({"mem": "2Gi"})),
+        vec!["mem: Invalid value: \"string\": at most 1Gi"]
+    );
+    assert_eq!(
+        errs(&s, json!({"mem": "nope"})),
+        vec!["mem: Invalid value: \"string\": must be a quantity"]
+    );
+    assert_eq!(
+        errs(&s, json!({"mem": "50m"})),
+        vec!["mem: Invalid value: \"string\": more than 100m"]
+    );
+}
