@@ -6,8 +6,28 @@
 //!
 //! Paths in errors are upstream's: relative to the object root
 //! (`spec.replicas`), and for CRD checks relative to the base path given.
+//!
+//! - [`Structural::compile`]: the CRD-side checks (`$ref`, `uniqueItems`,
+//!   type required outside int-or-string/preserve-unknown-fields, root
+//!   metadata restricted to name/generateName, list/map type rules, junctor
+//!   (allOf/anyOf/oneOf/not) restrictions and completeness, defaults pruned
+//!   and valid, CEL rules compiled within the cost limits).
+//! - [`Structural::prune`]: unknown fields (and unknown fields of embedded
+//!   resources' metadata), with their paths for `fieldValidation`.
+//! - [`Structural::apply_defaults`]: non-nullable nulls dropped, defaults.
+//! - [`Structural::validate`]: kube-openapi value validation, list-type
+//!   set/map uniqueness, embedded resource checks, then CEL rules unless an
+//!   error blocks them; on update, ratcheting drops errors about unchanged
+//!   values and `oldSelf` transition rules run.
+//! - [`Structural::patch_schema`]: list types and map keys for server-side
+//!   apply.
+//!
+//! CEL limits: per rule, an estimated cost of 10M ([`cel::PER_RULE_COST_LIMIT`]),
+//! the whole schema 100M (rules times how often they may run); at run time a
+//! rule's bound over the actual value must stay under 1M per evaluation and
+//! 10M per object, checked before it runs. Rules nest at most 32 levels.
 
-mod cel;
+pub mod cel;
 mod defaults;
 mod embedded;
 mod format;
@@ -131,6 +151,7 @@ impl Structural {
     /// types and `x-kubernetes-validations` rules; `old` is the stored
     /// object on update (for `oldSelf` transition rules and ratcheting).
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        // Upstream's order: OpenAPI, embedded resources, list types, CEL.
         let mut out = openapi::validate(&self.parsed, obj, "");
         if let Some(old) = old {
             let keep: Vec<bool> = out
@@ -140,12 +161,11 @@ impl Structural {
                 .collect();
             let mut k = keep.iter();
             out.errors.retain(|_| k.next().copied().unwrap_or(true));
-            out.blocking = out.errors.iter().any(blocks_rules);
         }
         let mut errs = out.errors;
-        listtype::validate("", &self.parsed, obj, &mut errs);
         embedded::validate("", &self.parsed, obj, &mut errs);
-        if out.blocking {
+        listtype::validate("", &self.parsed, obj, &mut errs);
+        if errs.iter().any(blocks_rules) {
             // Upstream's hasBlockingErr: rules would see ill-typed values.
             if cel::has_rules(&self.parsed) {
                 errs.push(FieldError::invalid(

@@ -61,13 +61,11 @@ fn duplicates(keys: impl Iterator<Item = String>) -> Vec<usize> {
     out
 }
 
-/// A value's identity: JSON text with numbers normalised (1 == 1.0).
+/// A value's identity: JSON text with object keys sorted.
 fn canonical(v: &Value) -> String {
     match v {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => format!("{}", f as i64),
-            _ => n.to_string(),
-        },
+        // As Go's map keys: 1 (int64) and 1.0 (float64) differ.
+        Value::Number(n) => n.to_string(),
         Value::Array(a) => {
             let parts: Vec<String> = a.iter().map(canonical).collect();
             format!("[{}]", parts.join(","))

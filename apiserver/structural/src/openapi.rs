@@ -9,22 +9,18 @@ use crate::schema::{Additional, Schema};
 use rkube_validation::FieldError;
 use serde_json::Value;
 
-/// Errors of one validation run, plus whether any of them stops CEL rules
-/// from running (upstream's `hasBlockingErr`: required, enum, too long, too
-/// many, wrong type).
+/// Errors of one validation run.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub errors: Vec<FieldError>,
     /// For each error, the value it is about (for ratcheting on update).
     pub nodes: Vec<Vec<Seg>>,
-    pub blocking: bool,
 }
 
 impl Outcome {
     fn merge(&mut self, o: Outcome) {
         self.errors.extend(o.errors);
         self.nodes.extend(o.nodes);
-        self.blocking |= o.blocking;
     }
 }
 
@@ -135,7 +131,6 @@ impl Validator<'_> {
     fn type_invalid(&self, out: &mut Outcome, name: &Name<'_>, ty: &str, actual: &str) {
         let m = Self::msg(name, format_args!("must be of type {ty}: {}", go_q(actual)));
         self.invalid(out, name, Value::String(actual.to_string()), m);
-        out.blocking = true;
     }
 
     fn value(&self, s: &Schema, v: &Value, name: &Name<'_>, out: &mut Outcome) {
@@ -167,7 +162,6 @@ impl Validator<'_> {
                     format_args!("must be of type {}: {}", s.format, go_q(st)),
                 );
                 self.invalid(out, name, v.clone(), m);
-                out.blocking = true;
             }
         }
         if let Value::Number(n) = v {
@@ -290,7 +284,6 @@ impl Validator<'_> {
                 name,
                 FieldError::too_long(&self.field(name), usize::try_from(max).unwrap_or(0)),
             );
-            out.blocking = true;
         }
         if let Some(min) = s.min_length
             && len < min
@@ -385,7 +378,6 @@ impl Validator<'_> {
                 name,
                 FieldError::too_many(&self.field(name), size, usize::try_from(max).unwrap_or(0)),
             );
-            out.blocking = true;
         }
         if s.unique_items {
             let mut seen = Vec::with_capacity(a.len());
@@ -421,7 +413,6 @@ impl Validator<'_> {
             name,
             FieldError::not_supported(&self.field(name), v.clone(), &refs),
         );
-        out.blocking = true;
     }
 
     fn object(
@@ -447,7 +438,6 @@ impl Validator<'_> {
                 name,
                 FieldError::too_many(&self.field(name), n, usize::try_from(max).unwrap_or(0)),
             );
-            out.blocking = true;
             return;
         }
         let child = |k| Name::Field(name, k);
@@ -479,7 +469,6 @@ impl Validator<'_> {
         for k in &s.required {
             if !m.contains_key(k) {
                 self.push(out, name, FieldError::required(&self.field(&child(k)), ""));
-                out.blocking = true;
             }
         }
     }

@@ -360,12 +360,18 @@ fn standard(s: &Schema, p: &str, ctx: &Ctx, errs: &mut Vec<FieldError>) {
         );
     }
     if let Some(re) = &s.pattern
-        && s.pattern_re.is_none()
+        && let Err(e) = regex::Regex::new(re)
     {
+        let why = e.to_string();
+        let why = why
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
         errs.push(FieldError::invalid(
             &child(p, "pattern"),
             re.as_str(),
-            "must be a valid regular expression",
+            format!("must be a valid regular expression, but isn't: error parsing regexp: {why}"),
         ));
     }
 }

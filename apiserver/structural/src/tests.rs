@@ -1047,3 +1047,17 @@ fn cel_quantity_library() {
         vec!["mem: Invalid value: \"string\": more than 100m"]
     );
 }
+
+#[test]
+fn compile_rejects_invalid_patterns() {
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "(unclosed"}}}),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!(
+            "{BASE}.properties[a].pattern: Invalid value: \"(unclosed\": must be a valid regular expression, but isn't: error parsing regexp: "
+        )),
+        "{e:?}"
+    );
+}
