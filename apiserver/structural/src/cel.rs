@@ -29,6 +29,9 @@ pub const PER_SCHEMA_COST_LIMIT: f64 = 100_000_000.0;
 pub const PER_CALL_COST_LIMIT: f64 = 1_000_000.0;
 /// Upstream `RuntimeCELCostBudget`: all rule evaluations of one object.
 pub const RUNTIME_COST_BUDGET: f64 = 10_000_000.0;
+/// Rules whose static estimate is at most this are charged that estimate at
+/// run time without estimating over the actual value.
+const CHEAP_RULE_COST: f64 = 256.0;
 /// Upstream's maximum request size, bounding what isn't bounded by the schema.
 const MAX_REQUEST_BYTES: f64 = 3.0 * 1024.0 * 1024.0;
 
@@ -56,6 +59,8 @@ pub(crate) struct Rule {
     program: Program,
     message: Option<Program>,
     transition: bool,
+    /// The compile-time estimate (schema bounds).
+    static_cost: f64,
 }
 
 // ---- compile ----
@@ -271,6 +276,7 @@ fn compile_rule(
         program,
         message,
         transition,
+        static_cost: cost,
     })
 }
 
@@ -850,11 +856,17 @@ impl<'a> Evaluator<'_, 'a> {
             if unchanged && !r.transition {
                 continue;
             }
-            // Charge the rule's bound over the actual value before running it.
-            let mut cost = estimate(r.program.expression(), &Sizes::Values(vec![v]));
-            if let Some(o) = old {
-                cost = cost.max(estimate(r.program.expression(), &Sizes::Values(vec![o])));
-            }
+            // Charge the rule before running it: cheap rules their static
+            // bound, others their bound over the actual (and old) value.
+            let cost = if r.static_cost <= CHEAP_RULE_COST {
+                r.static_cost
+            } else {
+                let mut c = estimate(r.program.expression(), &Sizes::Values(vec![v]));
+                if let Some(o) = old {
+                    c = c.max(estimate(r.program.expression(), &Sizes::Values(vec![o])));
+                }
+                c
+            };
             if cost > PER_CALL_COST_LIMIT {
                 self.errs.push(FieldError::invalid(
                     &field,
