@@ -760,6 +760,16 @@ fn cost(e: &Expression, vars: &HashMap<String, Sizes<'_>>) -> f64 {
 
 /// Evaluates all rules of the schema over `obj`.
 pub(crate) fn validate<'a>(s: &Schema, obj: &'a Value, old: Option<&'a Value>) -> Vec<FieldError> {
+    validate_at(s, obj, old, "")
+}
+
+/// [`validate`] for a value at `base` (a default inside a CRD).
+pub(crate) fn validate_at<'a>(
+    s: &Schema,
+    obj: &'a Value,
+    old: Option<&'a Value>,
+    base: &str,
+) -> Vec<FieldError> {
     if !has_rules(s) {
         return Vec::new();
     }
@@ -771,7 +781,7 @@ pub(crate) fn validate<'a>(s: &Schema, obj: &'a Value, old: Option<&'a Value>) -
         errs: Vec::new(),
         stopped: false,
     };
-    ev.node(s, obj, old, "");
+    ev.node(s, obj, old, base);
     ev.errs
 }
 

@@ -85,6 +85,10 @@ impl Structural {
         if !errs.is_empty() {
             return Err(errs);
         }
+        let errs = structural::check_defaults(&parsed, base);
+        if !errs.is_empty() {
+            return Err(errs);
+        }
         Ok(Structural {
             schema: schema.clone(),
             parsed: Arc::new(parsed),

@@ -27,9 +27,13 @@ pub(crate) fn check(s: &Schema, base: &str) -> Vec<FieldError> {
     }
     invariants(s, Level::Root, base, &mut errs);
     completeness(s, base, &mut errs);
-    if !errs.is_empty() {
-        return errs;
-    }
+    errs
+}
+
+/// Upstream `ValidateDefaults`, run once the schema is structural and its
+/// rules compiled (defaults must satisfy the rules too).
+pub(crate) fn check_defaults(s: &Schema, base: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
     defaults(s, base, true, &mut errs);
     errs
 }
@@ -778,6 +782,9 @@ fn defaults(s: &Schema, p: &str, root: bool, errs: &mut Vec<FieldError>) {
                 crate::embedded::validate(&dp, s, d, &mut more);
                 if more.is_empty() {
                     crate::listtype::validate(&dp, s, d, &mut more);
+                }
+                if more.is_empty() {
+                    more = crate::cel::validate_at(s, d, None, &dp);
                 }
                 errs.extend(more);
             }

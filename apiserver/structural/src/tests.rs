@@ -1061,3 +1061,19 @@ fn compile_rejects_invalid_patterns() {
         "{e:?}"
     );
 }
+
+#[test]
+fn compile_checks_defaults_against_rules() {
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "default": {"a": 5},
+        "properties": {"a": {"type": "integer"}},
+        "x-kubernetes-validations": [{"rule": "self.a < 3", "message": "a must be below 3"}]}}}),
+    );
+    assert_eq!(
+        e,
+        vec![format!(
+            "{BASE}.properties[spec].default: Invalid value: \"object\": a must be below 3"
+        )]
+    );
+}
