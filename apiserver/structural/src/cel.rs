@@ -672,6 +672,20 @@ fn sizes_of<'a>(e: &Expression, vars: &HashMap<String, Sizes<'a>>) -> Sizes<'a> 
         Expr::Call(c) if c.func_name == "_[_]" && c.args.len() == 2 => {
             sizes_of(&c.args[0], vars).elem()
         }
+        // `lists.range(n)` makes n elements (at most cel's 1,000,000).
+        Expr::Call(c)
+            if c.func_name == "lists.range"
+                || (c.func_name == "range"
+                    && matches!(c.target.as_deref().map(|t| &t.expr), Some(Expr::Ident(n)) if n == "lists")) =>
+        {
+            let n = match c.args.first().map(|a| &a.expr) {
+                Some(Expr::Literal(cel::common::ast::LiteralValue::Int(n))) => {
+                    (*n.inner() as f64).max(0.0)
+                }
+                _ => 1_000_000.0,
+            };
+            Sizes::Unknown(n.min(1_000_000.0))
+        }
         Expr::List(l) => Sizes::Unknown(l.elements.len() as f64),
         Expr::Map(m) => Sizes::Unknown(m.entries.len() as f64),
         Expr::Literal(cel::common::ast::LiteralValue::String(s)) => Sizes::Unknown(s.len() as f64),

@@ -1081,3 +1081,15 @@ fn compile_checks_defaults_against_rules() {
         )]
     );
 }
+
+#[test]
+fn cel_generated_lists_are_costed() {
+    // A comprehension over a generated million-element list is refused at
+    // compile time instead of running on every write.
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 5,
+        "x-kubernetes-validations": [{"rule": "lists.range(1000000).all(x, lists.range(1000000).all(y, x + y >= 0))"}]}}}),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].contains("estimated rule cost exceeds budget"), "{e:?}");
+}
