@@ -27,6 +27,8 @@ pub(crate) fn check(s: &Schema, base: &str) -> Vec<FieldError> {
     }
     invariants(s, Level::Root, base, &mut errs);
     completeness(s, base, &mut errs);
+    // Upstream sorts these by their text (its maps iterate randomly).
+    errs.sort_by_cached_key(ToString::to_string);
     errs
 }
 
@@ -448,13 +450,19 @@ fn invariants(s: &Schema, lvl: Level, p: &str, errs: &mut Vec<FieldError>) {
                 "must be object if x-kubernetes-embedded-resource is true",
             ));
         }
-    } else if s.ty.is_empty() && !s.embedded_resource && !s.int_or_string {
+    } else if s.ty.is_empty() && !s.int_or_string && !s.preserves_unknown() {
         let msg = match lvl {
             Level::Root => "must not be empty at the root",
             Level::Item => "must not be empty for specified array items",
             Level::Field => "must not be empty for specified object fields",
         };
         errs.push(FieldError::required(&child(p, "type"), msg));
+    }
+    if s.embedded_resource && s.additional_properties.is_some() {
+        errs.push(FieldError::forbidden(
+            &child(p, "additionalProperties"),
+            "must not be used if x-kubernetes-embedded-resource is set",
+        ));
     }
     if lvl == Level::Root && !s.ty.is_empty() && s.ty != "object" {
         errs.push(FieldError::invalid(
@@ -554,19 +562,15 @@ fn only_type(s: &Schema, ty: &str) -> bool {
 }
 
 fn is_int_or_string_any_of(s: &Schema) -> bool {
-    s.int_or_string
-        && s.any_of.len() == 2
-        && only_type(&s.any_of[0], "integer")
-        && only_type(&s.any_of[1], "string")
+    s.any_of.len() == 2 && only_type(&s.any_of[0], "integer") && only_type(&s.any_of[1], "string")
 }
 
 fn is_int_or_string_all_of(s: &Schema) -> bool {
-    s.int_or_string
-        && s.all_of.first().is_some_and(|a| {
-            a.any_of.len() == 2
-                && only_type(&a.any_of[0], "integer")
-                && only_type(&a.any_of[1], "string")
-        })
+    s.all_of.first().is_some_and(|a| {
+        a.any_of.len() == 2
+            && only_type(&a.any_of[0], "integer")
+            && only_type(&a.any_of[1], "string")
+    })
 }
 
 /// Upstream `validateValueValidation`: the logic junctors of a node.
@@ -634,11 +638,11 @@ fn nested(v: &Schema, skip_any_of: bool, p: &str, errs: &mut Vec<FieldError>) {
     if v.nullable {
         forbid(errs, "nullable", "must be false to be structural");
     }
-    if v.preserve_unknown_fields.is_some() {
+    if v.preserves_unknown() {
         forbid(
             errs,
             "x-kubernetes-preserve-unknown-fields",
-            "must be undefined to be structural",
+            "must be false to be structural",
         );
     }
     if v.embedded_resource {

@@ -81,6 +81,7 @@ fn compile_allows_untyped_under_int_or_string_and_embedded() {
                 "port": {"x-kubernetes-int-or-string": true,
                          "anyOf": [{"type": "integer"}, {"type": "string"}]},
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "untyped": {"x-kubernetes-preserve-unknown-fields": true},
                 "res": {"type": "object", "x-kubernetes-embedded-resource": true,
                         "x-kubernetes-preserve-unknown-fields": true}
             }
