@@ -69,9 +69,43 @@ pub(crate) struct Rule {
 /// with upstream's paths.
 pub(crate) fn compile(s: &mut Schema, base: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let mut total = 0.0;
+    let mut total = Costs::default();
     compile_node(s, base, 1.0, None, &mut total, &mut errs);
+    if total.total > PER_SCHEMA_COST_LIMIT {
+        // As upstream: blame the most expensive expressions, then the total.
+        total
+            .each
+            .sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+        for (path, _) in total.each.iter().take(4) {
+            errs.push(FieldError::forbidden(
+                path,
+                "contributed to estimated rule & messageExpression cost total exceeding cost limit for entire OpenAPIv3 schema",
+            ));
+        }
+        errs.push(FieldError::forbidden(
+            base,
+            cost_message(
+                "x-kubernetes-validations estimated rule & messageExpression cost total for entire OpenAPIv3 schema",
+                total.total,
+                PER_SCHEMA_COST_LIMIT,
+            ),
+        ));
+    }
     errs
+}
+
+/// Each expression's estimated cost times how often it may run, by path.
+#[derive(Default)]
+struct Costs {
+    total: f64,
+    each: Vec<(String, f64)>,
+}
+
+impl Costs {
+    fn observe(&mut self, path: String, cost: f64) {
+        self.total += cost;
+        self.each.push((path, cost));
+    }
 }
 
 fn compile_node(
@@ -79,7 +113,7 @@ fn compile_node(
     p: &str,
     cardinality: f64,
     uncorrelatable: Option<&str>,
-    total: &mut f64,
+    total: &mut Costs,
     errs: &mut Vec<FieldError>,
 ) {
     let specs = s.validations.clone();
@@ -100,10 +134,11 @@ fn compile_node(
     let max_props = s.max_properties;
     if let Some(items) = s.items.as_deref_mut() {
         let ip = child(p, "items");
-        let unc = if list_is_map {
-            uncorrelatable.map(str::to_string)
-        } else {
-            Some(ip.clone())
+        // Upstream names the outermost uncorrelatable list or map.
+        let unc = match uncorrelatable {
+            Some(u) => Some(u.to_string()),
+            None if !list_is_map => Some(p.to_string()),
+            None => None,
         };
         let c = elem_card(max_items, min_size(items));
         compile_node(items, &ip, c, unc.as_deref(), total, errs);
@@ -111,20 +146,20 @@ fn compile_node(
     if let Some(props) = s.properties.as_mut() {
         for (k, sub) in props.iter_mut() {
             let sp = key(&child(p, "properties"), k);
-            let unc = if map_correlatable {
-                uncorrelatable.map(str::to_string)
-            } else {
-                Some(sp.clone())
+            let unc = match uncorrelatable {
+                Some(u) => Some(u.to_string()),
+                None if !map_correlatable => Some(p.to_string()),
+                None => None,
             };
             compile_node(sub, &sp, cardinality, unc.as_deref(), total, errs);
         }
     }
     if let Some(crate::schema::Additional::Schema(ap)) = s.additional_properties.as_mut() {
         let ap_path = child(p, "additionalProperties");
-        let unc = if map_correlatable {
-            uncorrelatable.map(str::to_string)
-        } else {
-            Some(ap_path.clone())
+        let unc = match uncorrelatable {
+            Some(u) => Some(u.to_string()),
+            None if !map_correlatable => Some(p.to_string()),
+            None => None,
         };
         let c = elem_card(max_props, 3.0 + min_size(ap));
         compile_node(ap, &ap_path, c, unc.as_deref(), total, errs);
@@ -137,7 +172,7 @@ fn compile_rule(
     rp: &str,
     cardinality: f64,
     uncorrelatable: Option<&str>,
-    total: &mut f64,
+    total: &mut Costs,
     errs: &mut Vec<FieldError>,
 ) -> Option<Rule> {
     let rule = spec.rule.trim();
@@ -161,7 +196,7 @@ fn compile_rule(
             spec.message.as_str(),
             "message must not contain line breaks",
         ));
-    } else if rule.contains('\n') && msg.is_empty() && msg_expr.is_empty() {
+    } else if (rule.contains('\n') || rule.contains('\r')) && msg.is_empty() {
         errs.push(FieldError::required(
             &child(rp, "message"),
             "message must be specified if rule contains line breaks",
@@ -212,7 +247,7 @@ fn compile_rule(
         Err(e) => {
             errs.push(FieldError::invalid(
                 &child(rp, "rule"),
-                rule,
+                rule_repr(spec),
                 format!("compilation failed: {e}"),
             ));
             return None;
@@ -221,7 +256,7 @@ fn compile_rule(
     if let Some(e) = undefined_field(&program, rule, s) {
         errs.push(FieldError::invalid(
             &child(rp, "rule"),
-            rule,
+            rule_repr(spec),
             format!("compilation failed: {e}"),
         ));
         return None;
@@ -237,6 +272,14 @@ fn compile_rule(
         ));
         return None;
     }
+    if !transition && let Some(o) = spec.optional_old_self {
+        errs.push(FieldError::invalid(
+            &child(rp, "optionalOldSelf"),
+            o,
+            "may not be set if oldSelf is not used in rule",
+        ));
+        return None;
+    }
     let message = if msg_expr.is_empty() {
         None
     } else {
@@ -245,32 +288,50 @@ fn compile_rule(
             Err(e) => {
                 errs.push(FieldError::invalid(
                     &child(rp, "messageExpression"),
-                    msg_expr,
+                    rule_repr(spec),
                     format!("messageExpression compilation failed: {e}"),
                 ));
                 return None;
             }
         }
     };
-    let mut cost = estimate(program.expression(), &Sizes::schema(s));
-    if let Some(m) = &message {
-        cost += estimate(m.expression(), &Sizes::schema(s));
-    }
-    if cost > PER_RULE_COST_LIMIT {
+    // As upstream, an expression's cost is its estimate times how often it
+    // may run (the cardinality of its schema node).
+    let rule_cost = estimate(program.expression(), &Sizes::schema(s));
+    let msg_cost = message
+        .as_ref()
+        .map_or(0.0, |m| estimate(m.expression(), &Sizes::schema(s)));
+    let mut over = false;
+    if rule_cost * cardinality > PER_RULE_COST_LIMIT {
         errs.push(FieldError::forbidden(
             &child(rp, "rule"),
-            cost_message("estimated rule cost", cost, PER_RULE_COST_LIMIT),
+            cost_message(
+                "estimated rule cost",
+                rule_cost * cardinality,
+                PER_RULE_COST_LIMIT,
+            ),
         ));
-        return None;
+        over = true;
     }
-    *total += cost * cardinality;
-    if *total > PER_SCHEMA_COST_LIMIT {
+    if msg_cost * cardinality > PER_RULE_COST_LIMIT {
         errs.push(FieldError::forbidden(
-            rp,
-            "contributed to estimated rule & messageExpression cost total exceeding cost limit for entire OpenAPIv3 schema",
+            &child(rp, "messageExpression"),
+            cost_message(
+                "estimated messageExpression cost",
+                msg_cost * cardinality,
+                PER_RULE_COST_LIMIT,
+            ),
         ));
+        over = true;
+    }
+    total.observe(child(rp, "rule"), rule_cost * cardinality);
+    if message.is_some() {
+        total.observe(child(rp, "messageExpression"), msg_cost * cardinality);
+    }
+    if over {
         return None;
     }
+    let cost = rule_cost + msg_cost;
     Some(Rule {
         spec: spec.clone(),
         program,
@@ -395,6 +456,27 @@ fn ast_depth(e: &Expression) -> usize {
         }
     }
     max
+}
+
+/// A rule as upstream prints the `ValidationRule` in compile errors (Go's
+/// `%#v`; pointers print as addresses there, here as a fixed one).
+fn rule_repr(r: &RuleSpec) -> Value {
+    let q = rkube_validation::go_quote;
+    let reason = match &r.reason {
+        Some(_) => "(*apiextensions.FieldValueErrorReason)(0xc000010000)",
+        None => "(*apiextensions.FieldValueErrorReason)(nil)",
+    };
+    let optional = match r.optional_old_self {
+        Some(_) => "(*bool)(0xc000010008)",
+        None => "(*bool)(nil)",
+    };
+    rkube_validation::go_repr(format!(
+        "apiextensions.ValidationRule{{Rule:{}, Message:{}, MessageExpression:{}, Reason:{reason}, FieldPath:{}, OptionalOldSelf:{optional}}}",
+        q(&r.rule),
+        q(&r.message),
+        q(&r.message_expression),
+        q(&r.field_path),
+    ))
 }
 
 /// Upstream `getCostErrorMessage`.
