@@ -29,6 +29,8 @@ pub const PER_SCHEMA_COST_LIMIT: f64 = 100_000_000.0;
 pub const PER_CALL_COST_LIMIT: f64 = 1_000_000.0;
 /// Upstream `RuntimeCELCostBudget`: all rule evaluations of one object.
 pub const RUNTIME_COST_BUDGET: f64 = 10_000_000.0;
+/// Upstream `MaxEvaluatedMessageExpressionSizeBytes`.
+const MAX_MESSAGE_BYTES: usize = 5 * 1024;
 /// Rules whose static estimate is at most this are charged that estimate at
 /// run time without estimating over the actual value.
 const CHEAP_RULE_COST: f64 = 256.0;
@@ -129,7 +131,8 @@ fn compile_node(
         cardinality * max.map_or(MAX_REQUEST_BYTES / min_elem, |m| m.max(0) as f64)
     };
     let list_is_map = s.list_type.as_deref() == Some("map");
-    let map_correlatable = s.map_type.as_deref() != Some("atomic");
+    // Upstream `MapIsCorrelatable`: granular and atomic maps both correlate.
+    let map_correlatable = matches!(s.map_type.as_deref(), None | Some("granular" | "atomic"));
     let max_items = s.max_items;
     let max_props = s.max_properties;
     if let Some(items) = s.items.as_deref_mut() {
@@ -922,19 +925,15 @@ impl<'a> Evaluator<'_, 'a> {
         match v {
             Value::Object(m) => {
                 for (k, x) in m {
+                    // Map values are named `map[key]`, as upstream.
                     let sub = match s.property(k) {
                         Some(sub) => Some((sub, child(p, k))),
-                        None => s.additional_schema().map(|sub| (sub, child(p, k))),
+                        None => s.additional_schema().map(|sub| (sub, key(p, k))),
                     };
                     if let Some((sub, cp)) = sub
                         && has_rules(sub)
                     {
-                        let correlatable = s.map_type.as_deref() != Some("atomic");
-                        let o = if correlatable {
-                            old.and_then(|o| o.get(k))
-                        } else {
-                            None
-                        };
+                        let o = old.and_then(|o| o.get(k));
                         self.node(sub, x, o, &cp);
                     }
                 }
@@ -1072,9 +1071,10 @@ impl<'a> Evaluator<'_, 'a> {
         if let Some(m) = &r.message
             && let Ok(Cel::String(s)) = m.execute(scope)
             && !s.trim().is_empty()
-            && !s.contains('\n')
+            && !s.trim().contains('\n')
+            && s.trim().len() <= MAX_MESSAGE_BYTES
         {
-            return s.to_string();
+            return s.trim().to_string();
         }
         let msg = r.spec.message.trim();
         if msg.is_empty() {

@@ -1116,3 +1116,28 @@ fn cel_generated_lists_are_costed() {
     );
     assert!(e[0].contains("estimated rule cost exceeds budget"), "{e:?}");
 }
+
+#[test]
+fn cel_map_values_and_atomic_maps() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"m": {"type": "object",
+        "x-kubernetes-map-type": "atomic",
+        "additionalProperties": {"type": "string", "maxLength": 10,
+            "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "immutable"},
+                                         {"rule": "self != 'bad'", "messageExpression": "'  value ' + self + ' is bad  '"}]}}}}),
+    );
+    assert_eq!(
+        s.validate(
+            &json!({"m": {"a": "x", "b": "bad"}}),
+            Some(&json!({"m": {"a": "y", "b": "bad"}}))
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>(),
+        vec!["m[a]: Invalid value: \"string\": immutable"]
+    );
+    assert_eq!(
+        errs(&s, json!({"m": {"b": "bad"}})),
+        vec!["m[b]: Invalid value: \"string\": value bad is bad"]
+    );
+}
