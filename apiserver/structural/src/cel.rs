@@ -72,7 +72,7 @@ pub(crate) struct Rule {
 pub(crate) fn compile(s: &mut Schema, base: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut total = Costs::default();
-    compile_node(s, base, 1.0, None, &mut total, &mut errs);
+    compile_node(s, base, true, 1.0, None, &mut total, &mut errs);
     if total.total > PER_SCHEMA_COST_LIMIT {
         // As upstream: blame the most expensive expressions, then the total.
         total
@@ -113,6 +113,7 @@ impl Costs {
 fn compile_node(
     s: &mut Schema,
     p: &str,
+    root: bool,
     cardinality: f64,
     uncorrelatable: Option<&str>,
     total: &mut Costs,
@@ -122,7 +123,9 @@ fn compile_node(
     let mut rules = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let rp = index(&child(p, "x-kubernetes-validations"), i);
-        if let Some(rule) = compile_rule(s, spec, &rp, cardinality, uncorrelatable, total, errs) {
+        if let Some(rule) =
+            compile_rule(s, spec, &rp, root, cardinality, uncorrelatable, total, errs)
+        {
             rules.push(Arc::new(rule));
         }
     }
@@ -144,7 +147,7 @@ fn compile_node(
             None => None,
         };
         let c = elem_card(max_items, min_size(items));
-        compile_node(items, &ip, c, unc.as_deref(), total, errs);
+        compile_node(items, &ip, false, c, unc.as_deref(), total, errs);
     }
     if let Some(props) = s.properties.as_mut() {
         for (k, sub) in props.iter_mut() {
@@ -154,7 +157,7 @@ fn compile_node(
                 None if !map_correlatable => Some(p.to_string()),
                 None => None,
             };
-            compile_node(sub, &sp, cardinality, unc.as_deref(), total, errs);
+            compile_node(sub, &sp, false, cardinality, unc.as_deref(), total, errs);
         }
     }
     if let Some(crate::schema::Additional::Schema(ap)) = s.additional_properties.as_mut() {
@@ -165,14 +168,16 @@ fn compile_node(
             None => None,
         };
         let c = elem_card(max_props, 3.0 + min_size(ap));
-        compile_node(ap, &ap_path, c, unc.as_deref(), total, errs);
+        compile_node(ap, &ap_path, false, c, unc.as_deref(), total, errs);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compile_rule(
     s: &Schema,
     spec: &RuleSpec,
     rp: &str,
+    root: bool,
     cardinality: f64,
     uncorrelatable: Option<&str>,
     total: &mut Costs,
@@ -256,7 +261,7 @@ fn compile_rule(
             return None;
         }
     };
-    if let Some(e) = undefined_field(&program, rule, s) {
+    if let Some(e) = undefined_field(&program, rule, s, root) {
         errs.push(FieldError::invalid(
             &child(rp, "rule"),
             rule_repr(spec),
@@ -550,12 +555,15 @@ fn field_path_segments(fp: &str) -> Vec<String> {
 
 /// The first selection of a field the schema doesn't declare, as cel-go's
 /// checker reports it (`ERROR: <input>:1:5: undefined field 'z'`).
-fn undefined_field(program: &Program, rule: &str, s: &Schema) -> Option<String> {
+fn undefined_field(program: &Program, rule: &str, s: &Schema, root: bool) -> Option<String> {
     let mut vars: HashMap<String, Option<&Schema>> = HashMap::new();
     vars.insert("self".into(), Some(s));
     vars.insert("oldSelf".into(), Some(s));
     let mut found = None;
-    check_fields(program.expression(), &vars, &mut found);
+    // The object root has apiVersion, kind and metadata (as embedded
+    // resources do) whether the schema lists them or not.
+    let meta_at = if root { Some(s) } else { None };
+    check_fields(program.expression(), &vars, meta_at, &mut found);
     let (id, field) = found?;
     let start = program
         .source_info()
@@ -582,6 +590,7 @@ fn closed(s: &Schema) -> bool {
 fn check_fields<'s>(
     e: &Expression,
     vars: &HashMap<String, Option<&'s Schema>>,
+    root: Option<&Schema>,
     found: &mut Option<(u64, String)>,
 ) -> Option<&'s Schema> {
     if found.is_some() {
@@ -590,10 +599,10 @@ fn check_fields<'s>(
     match &e.expr {
         Expr::Ident(n) => vars.get(n).copied().flatten(),
         Expr::Select(sel) => {
-            let os = check_fields(&sel.operand, vars, found)?;
+            let os = check_fields(&sel.operand, vars, root, found)?;
             if closed(os)
                 && os.property(&sel.field).is_none()
-                && !(os.embedded_resource
+                && !((os.embedded_resource || root.is_some_and(|r| std::ptr::eq(r, os)))
                     && ["apiVersion", "kind", "metadata"].contains(&sel.field.as_str()))
             {
                 *found = Some((e.id, sel.field.clone()));
@@ -605,11 +614,11 @@ fn check_fields<'s>(
             let target = c
                 .target
                 .as_deref()
-                .and_then(|t| check_fields(t, vars, found));
+                .and_then(|t| check_fields(t, vars, root, found));
             let args: Vec<Option<&Schema>> = c
                 .args
                 .iter()
-                .map(|a| check_fields(a, vars, found))
+                .map(|a| check_fields(a, vars, root, found))
                 .collect();
             match (c.func_name.as_str(), args.first()) {
                 ("_[_]", Some(Some(list))) => match list.ty.as_str() {
@@ -623,7 +632,7 @@ fn check_fields<'s>(
             }
         }
         Expr::Comprehension(c) => {
-            let range = check_fields(&c.iter_range, vars, found);
+            let range = check_fields(&c.iter_range, vars, root, found);
             let elem = range.and_then(|r| match r.ty.as_str() {
                 "array" => r.items.as_deref(),
                 _ => None,
@@ -634,23 +643,23 @@ fn check_fields<'s>(
                 inner.insert(v2.clone(), None);
             }
             inner.insert(c.accu_var.clone(), None);
-            check_fields(&c.accu_init, vars, found);
-            check_fields(&c.loop_cond, &inner, found);
-            check_fields(&c.loop_step, &inner, found);
-            check_fields(&c.result, &inner, found);
+            check_fields(&c.accu_init, vars, root, found);
+            check_fields(&c.loop_cond, &inner, root, found);
+            check_fields(&c.loop_step, &inner, root, found);
+            check_fields(&c.result, &inner, root, found);
             None
         }
         Expr::List(l) => {
             for x in &l.elements {
-                check_fields(x, vars, found);
+                check_fields(x, vars, root, found);
             }
             None
         }
         Expr::Map(m) => {
             for en in &m.entries {
                 if let EntryExpr::MapEntry(me) = &en.expr {
-                    check_fields(&me.key, vars, found);
-                    check_fields(&me.value, vars, found);
+                    check_fields(&me.key, vars, root, found);
+                    check_fields(&me.value, vars, root, found);
                 }
             }
             None

@@ -1141,3 +1141,31 @@ fn cel_map_values_and_atomic_maps() {
         vec!["m[b]: Invalid value: \"string\": value bad is bad"]
     );
 }
+
+#[test]
+fn cel_root_rules_see_object_metadata() {
+    let s = compiled(
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "properties": {"x": {"type": "string"}}}},
+        "x-kubernetes-validations": [
+            {"rule": "self.metadata.name.startsWith('ok-')", "message": "name must start with ok-"},
+            {"rule": "self.kind == 'Widget' && self.apiVersion.startsWith('example.com/')"}
+        ]}),
+    );
+    let obj = |name: &str| {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": name}, "spec": {"x": "y"}})
+    };
+    assert!(errs(&s, obj("ok-1")).is_empty());
+    assert_eq!(
+        errs(&s, obj("bad")),
+        vec!["<nil>: Invalid value: \"object\": name must start with ok-"]
+    );
+    // Below the root, metadata is an ordinary (undeclared) field.
+    let e = compile_errs(
+        json!({"type": "object", "properties": {"spec": {"type": "object",
+        "properties": {"x": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "self.metadata.name == 'a'"}]}}}),
+    );
+    assert!(e[0].contains("undefined field 'metadata'"), "{e:?}");
+}
