@@ -881,16 +881,28 @@ pub(crate) fn validate_at<'a>(
     if !has_rules(s) {
         return Vec::new();
     }
-    let mut ctx: Context<'_, 'a> = Context::with_env(ENV.clone());
-    add_library(&mut ctx);
-    let mut ev = Evaluator {
-        ctx: &ctx,
-        budget: runtime_budget(),
-        errs: Vec::new(),
-        stopped: false,
+    ROOT_CONTEXT.with(|root| {
+        // The root holds only functions; rules bind `self`/`oldSelf` in
+        // child scopes borrowing from the object.
+        let ctx: &Context<'a, 'a> = root;
+        let mut ev = Evaluator {
+            ctx,
+            budget: runtime_budget(),
+            errs: Vec::new(),
+            stopped: false,
+        };
+        ev.node(s, obj, old, base);
+        ev.errs
+    })
+}
+
+thread_local! {
+    /// The environment plus the Kubernetes library, built once per thread.
+    static ROOT_CONTEXT: Context<'static, 'static> = {
+        let mut ctx = Context::with_env(ENV.clone());
+        add_library(&mut ctx);
+        ctx
     };
-    ev.node(s, obj, old, base);
-    ev.errs
 }
 
 #[cfg(test)]
@@ -917,7 +929,7 @@ pub(crate) fn has_rules(s: &Schema) -> bool {
 }
 
 struct Evaluator<'c, 'a> {
-    ctx: &'c Context<'c, 'a>,
+    ctx: &'c Context<'a, 'a>,
     budget: f64,
     errs: Vec<FieldError>,
     stopped: bool,
