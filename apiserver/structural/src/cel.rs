@@ -406,7 +406,8 @@ fn parse(src: &str) -> Result<Program, String> {
         })
         .map_err(|e| format!("ERROR: <input>:1:1: cannot start the parser: {e}"))?
         .join()
-        .map_err(|_| too_deep())?
+        // The parser recursing past even this stack, or failing otherwise.
+        .map_err(|_| "ERROR: <input>:1:1: expression could not be parsed".to_string())?
 }
 
 /// Nesting depth of an expression, walked without recursion.
@@ -1089,8 +1090,11 @@ impl<'a> Evaluator<'_, 'a> {
     }
 
     fn message(&self, r: &Rule, scope: &Context<'_, '_>) -> String {
+        let run = |m: &Program| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.execute(scope))).ok()
+        };
         if let Some(m) = &r.message
-            && let Ok(Cel::String(s)) = m.execute(scope)
+            && let Some(Ok(Cel::String(s))) = run(m)
             && !s.trim().is_empty()
             && !s.trim().contains('\n')
             && s.trim().len() <= MAX_MESSAGE_BYTES
