@@ -170,6 +170,7 @@ fn compile_node(
         let c = elem_card(max_props, 3.0 + min_size(ap));
         compile_node(ap, &ap_path, false, c, unc.as_deref(), total, errs);
     }
+    s.has_rules = subtree_has_rules(s);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -921,12 +922,16 @@ fn runtime_budget() -> f64 {
 }
 
 pub(crate) fn has_rules(s: &Schema) -> bool {
+    s.has_rules
+}
+
+fn subtree_has_rules(s: &Schema) -> bool {
     !s.rules.is_empty()
-        || s.items.as_deref().is_some_and(has_rules)
+        || s.items.as_deref().is_some_and(|i| i.has_rules)
         || s.properties
             .as_ref()
-            .is_some_and(|p| p.values().any(has_rules))
-        || s.additional_schema().is_some_and(has_rules)
+            .is_some_and(|p| p.values().any(|x| x.has_rules))
+        || s.additional_schema().is_some_and(|a| a.has_rules)
 }
 
 struct Evaluator<'c, 'a> {
@@ -948,13 +953,14 @@ impl<'a> Evaluator<'_, 'a> {
             Value::Object(m) => {
                 for (k, x) in m {
                     // Map values are named `map[key]`, as upstream.
-                    let sub = match s.property(k) {
-                        Some(sub) => Some((sub, child(p, k))),
-                        None => s.additional_schema().map(|sub| (sub, key(p, k))),
+                    let (sub, is_prop) = match s.property(k) {
+                        Some(sub) => (Some(sub), true),
+                        None => (s.additional_schema(), false),
                     };
-                    if let Some((sub, cp)) = sub
+                    if let Some(sub) = sub
                         && has_rules(sub)
                     {
+                        let cp = if is_prop { child(p, k) } else { key(p, k) };
                         let o = old.and_then(|o| o.get(k));
                         self.node(sub, x, o, &cp);
                     }
@@ -1039,7 +1045,7 @@ impl<'a> Evaluator<'_, 'a> {
                 };
                 scope.add_variable_as_val("oldSelf", o);
             }
-            let rule_text = rule_error_string(&r.spec);
+            let rule_text = || rule_error_string(&r.spec);
             // The interpreter is third-party code run on user data: a panic
             // in it fails this rule, not the request's worker.
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -1048,7 +1054,7 @@ impl<'a> Evaluator<'_, 'a> {
             let Ok(result) = run else {
                 self.errs.push(FieldError::internal(
                     &field,
-                    format!("internal error evaluating rule: {rule_text}"),
+                    format!("internal error evaluating rule: {}", rule_text()),
                 ));
                 continue;
             };
@@ -1072,16 +1078,20 @@ impl<'a> Evaluator<'_, 'a> {
                     &field,
                     ty,
                     format!(
-                        "rule did not evaluate to a bool ({}) for rule: {rule_text}",
-                        type_name(&other)
+                        "rule did not evaluate to a bool ({}) for rule: {}",
+                        type_name(&other),
+                        rule_text()
                     ),
                 )),
                 Err(e) => {
                     let msg = match &e {
                         ExecutionError::NoSuchOverload(_) => format!(
-                            "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {rule_text}"
+                            "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {}",
+                            rule_text()
                         ),
-                        other => format!("{} evaluating rule: {rule_text}", upstream_error(other)),
+                        other => {
+                            format!("{} evaluating rule: {}", upstream_error(other), rule_text())
+                        }
                     };
                     self.errs.push(FieldError::invalid(&field, ty, msg));
                 }

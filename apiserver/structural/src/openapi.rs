@@ -191,7 +191,7 @@ impl Validator<'_> {
     }
 
     fn composition(&self, s: &Schema, v: &Value, name: &Name<'_>, out: &mut Outcome) {
-        let quoted = go_q(&name.to_string());
+        let quoted = || go_q(&name.to_string());
         if !s.all_of.is_empty() {
             let mut valid = 0;
             for sub in &s.all_of {
@@ -204,7 +204,7 @@ impl Validator<'_> {
             }
             if valid != s.all_of.len() {
                 let extra = if valid == 0 { "Found none valid" } else { "" };
-                let m = format!("{quoted} must validate all the schemas (allOf){extra}");
+                let m = format!("{} must validate all the schemas (allOf){extra}", quoted());
                 self.composite(out, name, m);
             }
         }
@@ -227,7 +227,7 @@ impl Validator<'_> {
                 }
             }
             if !ok {
-                let m = format!("{quoted} must validate at least one schema (anyOf)");
+                let m = format!("{} must validate at least one schema (anyOf)", quoted());
                 self.composite(out, name, m);
             }
             if let Some(b) = best {
@@ -255,7 +255,10 @@ impl Validator<'_> {
                 } else {
                     format!("Found {valid} valid alternatives")
                 };
-                let m = format!("{quoted} must validate one and only one schema (oneOf). {extra}");
+                let m = format!(
+                    "{} must validate one and only one schema (oneOf). {extra}",
+                    quoted()
+                );
                 self.composite(out, name, m);
                 if valid == 0
                     && let Some(b) = best
@@ -268,7 +271,7 @@ impl Validator<'_> {
             let mut r = Outcome::default();
             self.value(not, v, name, &mut r);
             if r.errors.is_empty() {
-                let m = format!("{quoted} must not validate the schema (not)");
+                let m = format!("{} must not validate the schema (not)", quoted());
                 self.composite(out, name, m);
             }
         }

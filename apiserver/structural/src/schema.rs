@@ -68,6 +68,8 @@ pub(crate) struct Schema {
     pub validations: Vec<RuleSpec>,
     /// `validations` compiled (filled by `cel::compile`).
     pub rules: Vec<std::sync::Arc<crate::cel::Rule>>,
+    /// The subtree (this node included) has compiled rules.
+    pub has_rules: bool,
     /// The subtree (this node included) has set/map list types.
     pub has_list_types: bool,
     /// The subtree (this node included) has embedded resources.
