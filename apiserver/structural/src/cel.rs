@@ -129,6 +129,7 @@ fn compile_node(
             rules.push(Arc::new(rule));
         }
     }
+    s.rule_fields = fields_read(&rules);
     s.rules = rules;
     let elem_card = |max: Option<i64>, min_elem: f64| {
         cardinality * max.map_or(MAX_REQUEST_BYTES / min_elem, |m| m.max(0) as f64)
@@ -983,7 +984,8 @@ impl<'a> Evaluator<'_, 'a> {
     fn rules(&mut self, s: &Schema, v: &'a Value, old: Option<&'a Value>, p: &str) {
         // `self` is converted once and shared by the node's rules.
         let mut scope = self.ctx.new_inner_scope();
-        scope.add_variable_as_val("self", to_val(v, Some(s)));
+        let fields = s.rule_fields.as_ref();
+        scope.add_variable_as_val("self", to_val_fields(v, s, fields));
         let ty = if s.ty.is_empty() {
             "object"
         } else {
@@ -1039,9 +1041,9 @@ impl<'a> Evaluator<'_, 'a> {
             let mut scope = scope.new_inner_scope();
             if r.transition {
                 let o: Box<dyn Val + 'a> = match (old, r.spec.optional_old_self) {
-                    (Some(o), Some(true)) => Box::new(CelOptional::of(to_val(o, Some(s)))),
+                    (Some(o), Some(true)) => Box::new(CelOptional::of(to_val_fields(o, s, fields))),
                     (None, _) => Box::new(CelOptional::none()),
-                    (Some(o), _) => to_val(o, Some(s)),
+                    (Some(o), _) => to_val_fields(o, s, fields),
                 };
                 scope.add_variable_as_val("oldSelf", o);
             }
@@ -1175,6 +1177,102 @@ fn correlate_item<'o>(s: &Schema, item: &Value, old: Option<&'o Value>) -> Optio
     let old = old?.as_array()?;
     old.iter()
         .find(|o| s.list_map_keys.iter().all(|k| o.get(k) == item.get(k)))
+}
+
+/// `self` for a node's rules: an object holds only the fields they read
+/// (converting a large object for rules reading two fields is most of
+/// their cost), anything else converts whole.
+fn to_val_fields<'a>(
+    v: &'a Value,
+    s: &Schema,
+    fields: Option<&std::collections::BTreeSet<String>>,
+) -> Box<dyn Val + 'a> {
+    match (v, fields) {
+        (Value::Object(m), Some(fields)) => {
+            let map: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = fields
+                .iter()
+                .filter_map(|f| m.get_key_value(f.as_str()))
+                .map(|(k, x)| (CelMapKey::from(k.as_str()), to_val(x, s.child(k))))
+                .collect();
+            Box::new(CelMap::from(map))
+        }
+        _ => to_val(v, Some(s)),
+    }
+}
+
+/// The fields of `self`/`oldSelf` the rules select, or `None` when some
+/// rule uses either as a whole (`self.all(...)`, `self == oldSelf`).
+fn fields_read(rules: &[Arc<Rule>]) -> Option<std::collections::BTreeSet<String>> {
+    let mut fields = std::collections::BTreeSet::new();
+    let mut whole = false;
+    for r in rules {
+        collect_fields(r.program.expression(), &mut fields, &mut whole);
+        if let Some(m) = &r.message {
+            collect_fields(m.expression(), &mut fields, &mut whole);
+        }
+    }
+    (!whole).then_some(fields)
+}
+
+fn collect_fields(
+    e: &Expression,
+    fields: &mut std::collections::BTreeSet<String>,
+    whole: &mut bool,
+) {
+    if *whole {
+        return;
+    }
+    let mut each = |x: &Expression| collect_fields(x, fields, whole);
+    match &e.expr {
+        Expr::Ident(n) if n == "self" || n == "oldSelf" => *whole = true,
+        Expr::Select(sel) => match &sel.operand.expr {
+            Expr::Ident(n) if n == "self" || n == "oldSelf" => {
+                fields.insert(sel.field.clone());
+            }
+            _ => each(&sel.operand),
+        },
+        Expr::Call(c) => {
+            if let Some(t) = &c.target {
+                each(t);
+            }
+            c.args.iter().for_each(each);
+        }
+        Expr::List(l) => l.elements.iter().for_each(each),
+        Expr::Map(m) => {
+            for en in &m.entries {
+                match &en.expr {
+                    EntryExpr::MapEntry(me) => {
+                        each(&me.key);
+                        each(&me.value);
+                    }
+                    EntryExpr::StructField(sf) => each(&sf.value),
+                }
+            }
+        }
+        Expr::Struct(st) => {
+            for en in &st.entries {
+                match &en.expr {
+                    EntryExpr::MapEntry(me) => {
+                        each(&me.key);
+                        each(&me.value);
+                    }
+                    EntryExpr::StructField(sf) => each(&sf.value),
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            for x in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                each(x);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A JSON value as CEL sees it, borrowing its strings: numbers typed by

@@ -70,6 +70,9 @@ pub(crate) struct Schema {
     pub rules: Vec<std::sync::Arc<crate::cel::Rule>>,
     /// The subtree (this node included) has compiled rules.
     pub has_rules: bool,
+    /// The only fields of `self`/`oldSelf` this node's rules read, when
+    /// they only ever select fields (`None`: the whole value is needed).
+    pub rule_fields: Option<std::collections::BTreeSet<String>>,
     /// The subtree (this node included) has set/map list types.
     pub has_list_types: bool,
     /// The subtree (this node included) has embedded resources.
