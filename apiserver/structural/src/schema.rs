@@ -148,14 +148,8 @@ impl Schema {
         };
         match m.get("items") {
             Some(v @ Value::Object(_)) => s.items = Some(Box::new(Schema::parse(v))),
-            Some(Value::Array(a)) => {
-                s.items_array = !a.is_empty();
-                if a.len() == 1 {
-                    // Upstream accepts a one-element array as the schema.
-                    s.items = Some(Box::new(Schema::parse(&a[0])));
-                    s.items_array = false;
-                }
-            }
+            // An array of schemas (tuple validation) is refused by the CRD checks.
+            Some(Value::Array(a)) => s.items_array = !a.is_empty(),
             Some(Value::Null) | None => {}
             Some(other) => s.bad.push(("items".into(), other.clone(), "object")),
         }
