@@ -1,9 +1,9 @@
 //! Validation ratcheting on update (upstream `CRDValidationRatcheting`, on
 //! by default): a schema error about a value that the update did not change
 //! is dropped, so tightening a schema doesn't make stored objects
-//! un-updatable. Values correlate through object properties, map keys and
-//! the keys of `x-kubernetes-list-type: map` items; other list items don't
-//! correlate, so there the whole list must be unchanged.
+//! un-updatable. Values correlate through object properties, map keys, the
+//! keys of `x-kubernetes-list-type: map` items and equal `set` items; atomic
+//! list items don't correlate, so there the whole list must be unchanged.
 
 use crate::openapi::Seg;
 use crate::schema::Schema;
@@ -23,6 +23,11 @@ pub(crate) fn unchanged(s: &Schema, new: &Value, old: &Value, path: &[Seg]) -> b
                 o = oo;
             }
             Seg::Index(i) => {
+                if s.is_some_and(|s| s.list_type.as_deref() == Some("set")) {
+                    // A set item correlates with an equal old item.
+                    let Some(item) = n.get(*i) else { return false };
+                    return o.as_array().is_some_and(|a| a.contains(item));
+                }
                 let Some(sch) = s.filter(|s| s.list_type.as_deref() == Some("map")) else {
                     // Uncorrelatable items: the list as a whole decides.
                     return n == o;
