@@ -48,6 +48,27 @@ pub struct TypeRef {
 }
 
 impl TypeRef {
+    /// First id of types from schemas other than the generated table (custom
+    /// resources): ids below it name built-in definitions.
+    pub const CUSTOM_BASE: u16 = 0x8000;
+
+    /// A type of another [`PatchSchema`] (e.g. a custom resource's), numbered
+    /// by that schema from [`TypeRef::CUSTOM_BASE`] on; `map_of` marks a map
+    /// whose values all have the type. `None` when `id` is below the base.
+    pub fn custom(id: u16, map_of: bool) -> Option<TypeRef> {
+        (id >= Self::CUSTOM_BASE).then_some(TypeRef { def: id, map_of })
+    }
+
+    /// The type's id: a built-in definition index, or a custom schema's own.
+    pub fn id(self) -> u16 {
+        self.def
+    }
+
+    /// Whether this is a map whose values all have the type.
+    pub fn is_map(self) -> bool {
+        self.map_of
+    }
+
     /// For a map of objects, the type of its values.
     pub(crate) fn map_values(self) -> Option<TypeRef> {
         self.map_of.then_some(TypeRef {
