@@ -22,6 +22,7 @@ mod controllers_mirroring;
 mod controllers_nodelifecycle;
 mod controllers_replicaset;
 mod controllers_util;
+mod crd;
 mod harness;
 mod kubelet;
 mod openapi;

@@ -205,6 +205,10 @@ impl ApiServer {
         } else {
             None
         };
+        // A cluster-scoped custom resource has no namespaced paths.
+        if !r.namespaced && r.custom.is_some() && info.namespace.is_some() {
+            return Err(ApiError::path_not_found());
+        }
         if r.namespaced && ns.is_none() && !matches!(info.verb, "list" | "watch") {
             return Err(ApiError::path_not_found());
         }

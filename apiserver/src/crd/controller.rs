@@ -95,9 +95,8 @@ pub fn desired_status(crd: &Value, others: &[&Value]) -> Value {
         let req = str_at(&requested, &format!("/{field}"));
         match fresh_or_accepted(req, str_at(&accepted, &format!("/{field}")), used) {
             Ok(()) => names[field] = json!(req),
-            Err(e) => {
-                conflict.get_or_insert((reason, e));
-            }
+            // As upstream, the last conflict found names the reason.
+            Err(e) => conflict = Some((reason, e)),
         }
     }
     let req_short = strings_at(&requested, "/shortNames");
@@ -122,16 +121,15 @@ pub fn desired_status(crd: &Value, others: &[&Value]) -> Value {
             } else {
                 format!("[{}]", errs.join(", "))
             };
-            conflict.get_or_insert(("ShortNamesConflict", msg));
+            conflict = Some(("ShortNamesConflict", msg));
         }
     }
     for (field, reason) in [("kind", "KindConflict"), ("listKind", "ListKindConflict")] {
         let req = str_at(&requested, &format!("/{field}"));
         match fresh_or_accepted(req, str_at(&accepted, &format!("/{field}")), &kinds) {
             Ok(()) => names[field] = json!(req),
-            Err(e) => {
-                conflict.get_or_insert((reason, e));
-            }
+            // As upstream, the last conflict found names the reason.
+            Err(e) => conflict = Some((reason, e)),
         }
     }
     match requested.get("categories") {
