@@ -740,6 +740,17 @@ async fn crd_deletion_waits_for_instances() {
     .await;
     let (s, _) = get(&client, &format!("{CRDS}/widgets.example.com")).await;
     assert_eq!(s, 200, "the CRD stays while instances remain");
+    let (s, v) = post(
+        &client,
+        WIDGETS,
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "late"}}),
+    )
+    .await;
+    assert_eq!(s, 405, "{v}");
+    assert_eq!(
+        v["message"],
+        "create not allowed while custom resource definition is terminating"
+    );
     let mut released = held.clone();
     released["metadata"]["finalizers"] = json!([]);
     let (s, v, _) = req(
@@ -805,5 +816,299 @@ async fn custom_resource_schema_prune_default_validate() {
     assert!(
         msg.starts_with("Widget.example.com \"n\" is invalid: spec.replicas: "),
         "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn crd_objects_watch_status_list_and_deletecollection() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let list = api.list(&Default::default()).await.expect("list CRDs");
+    let rv = list.metadata.resource_version.clone().unwrap_or_default();
+    let mut events = api
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    // Ten labeled CRDs and one other.
+    for i in 0..10 {
+        let mut crd = crd_json();
+        crd["metadata"] = json!({"name": format!("w{i}s.example.com"), "labels": {"e2e": "list"}});
+        crd["spec"]["names"] = json!({"plural": format!("w{i}s"), "kind": format!("W{i}")});
+        let (s, v) = post(&client, CRDS, crd).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    install(&client, crd_json()).await;
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 11 {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .expect("event");
+        if let WatchEvent::Added(o) = ev {
+            seen.insert(o.metadata.name.unwrap_or_default());
+        }
+    }
+    let (_, v) = get(&client, &format!("{CRDS}?labelSelector=e2e%3Dlist")).await;
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(10));
+    // The status subresource: read, update, patch.
+    let status_path = format!("{CRDS}/widgets.example.com/status");
+    let (s, mut crd) = get(&client, &status_path).await;
+    assert_eq!(s, 200);
+    crd["status"]["conditions"]
+        .as_array_mut()
+        .expect("conditions")
+        .push(json!({"type": "StatusUpdated", "status": "True", "reason": "E2E", "message": "updated", "lastTransitionTime": "2026-01-01T00:00:00Z"}));
+    let (s, v, _) = req(&client, "PUT", &status_path, "application/json", Some(crd)).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(condition(&v, "StatusUpdated").is_some());
+    let patch =
+        json!({"metadata": {"labels": {"patched": "yes"}}, "status": {"storedVersions": ["v1"]}});
+    let (s, v, _) = req(
+        &client,
+        "PATCH",
+        &status_path,
+        "application/merge-patch+json",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = get(&client, &format!("{CRDS}/widgets.example.com")).await;
+    assert!(condition(&v, "StatusUpdated").is_some(), "{v}");
+    // Modified and deleted events of one CRD.
+    let (s, _, _) = req(
+        &client,
+        "PATCH",
+        &format!("{CRDS}/widgets.example.com"),
+        "application/merge-patch+json",
+        Some(json!({"metadata": {"annotations": {"a": "b"}}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, v, _) = req(
+        &client,
+        "DELETE",
+        &format!("{CRDS}?labelSelector=e2e%3Dlist"),
+        "application/json",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let mut modified = false;
+    let mut deleted = std::collections::BTreeSet::new();
+    while !(modified && deleted.len() == 10) {
+        let ev = tokio::time::timeout(Duration::from_secs(15), events.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .expect("event");
+        match ev {
+            WatchEvent::Modified(o)
+                if o.metadata.name.as_deref() == Some("widgets.example.com") =>
+            {
+                modified = true
+            }
+            WatchEvent::Deleted(o) => {
+                deleted.insert(o.metadata.name.unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+    let (_, v) = get(&client, CRDS).await;
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["widgets.example.com"]);
+}
+
+#[tokio::test]
+async fn crd_openapi_follows_served_versions() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let mut crd = crd_json();
+    let mut v2 = crd["spec"]["versions"][0].clone();
+    v2["name"] = json!("v2");
+    v2["storage"] = json!(false);
+    crd["spec"]["versions"].as_array_mut().unwrap().push(v2);
+    install(&client, crd).await;
+    let defs = |v: &Value| -> Vec<String> {
+        v["definitions"]
+            .as_object()
+            .map(|m| {
+                m.keys()
+                    .filter(|k| k.starts_with("com.example."))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, doc) = get(&client, "/openapi/v2").await;
+    assert_eq!(
+        defs(&doc),
+        [
+            "com.example.v1.Widget",
+            "com.example.v1.WidgetList",
+            "com.example.v2.Widget",
+            "com.example.v2.WidgetList"
+        ]
+    );
+    // v2 no longer served.
+    let path = format!("{CRDS}/widgets.example.com");
+    let patch = json!([{"op": "replace", "path": "/spec/versions/1/served", "value": false}]);
+    let (s, v, _) = req(
+        &client,
+        "PATCH",
+        &path,
+        "application/json-patch+json",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, doc) = get(&client, "/openapi/v2").await;
+        if defs(&doc) == ["com.example.v1.Widget", "com.example.v1.WidgetList"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "v2 still published: {:?}",
+            defs(&doc)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, _) = get(&client, "/apis/example.com/v2/namespaces/default/widgets").await;
+    assert_eq!(s, 404);
+    // v2 renamed to v3 and served.
+    let patch = json!([
+        {"op": "replace", "path": "/spec/versions/1/name", "value": "v3"},
+        {"op": "replace", "path": "/spec/versions/1/served", "value": true},
+    ]);
+    let (s, v, _) = req(
+        &client,
+        "PATCH",
+        &path,
+        "application/json-patch+json",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, doc) = get(&client, "/openapi/v2").await;
+        if defs(&doc).contains(&"com.example.v3.Widget".to_owned()) {
+            assert!(!defs(&doc).contains(&"com.example.v2.Widget".to_owned()));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "v3 not published: {:?}",
+            defs(&doc)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const OPEN_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: blobs.example.org
+spec:
+  group: example.org
+  scope: Namespaced
+  names: {plural: blobs, kind: Blob}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: Anything goes.
+        x-kubernetes-preserve-unknown-fields: true
+"#;
+
+#[tokio::test]
+async fn crd_preserving_unknown_fields_with_kubectl() {
+    let c = Cluster::up().await;
+    let file = write(&c, "crd.yaml", OPEN_CRD);
+    c.kubectl_ok(&["apply", "-f", &file]);
+    c.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/blobs.example.org",
+        "--timeout=20s",
+    ]);
+    let cr = write(
+        &c,
+        "b.yaml",
+        "apiVersion: example.org/v1\nkind: Blob\nmetadata:\n  name: b1\nspec:\n  anything: [1, 2]\nextra: one\n",
+    );
+    c.kubectl_ok(&["apply", "-f", &cr]);
+    let cr = write(
+        &c,
+        "b.yaml",
+        "apiVersion: example.org/v1\nkind: Blob\nmetadata:\n  name: b1\nspec:\n  anything: [3]\nextra: two\n",
+    );
+    c.kubectl_ok(&["apply", "-f", &cr]);
+    assert_eq!(
+        c.kubectl_ok(&[
+            "get",
+            "blob",
+            "b1",
+            "-o",
+            "jsonpath={.spec.anything} {.extra}"
+        ]),
+        "[3] two"
+    );
+    let explain = c.kubectl_ok(&["explain", "blobs"]);
+    assert!(explain.contains("KIND:       Blob"), "{explain}");
+    assert!(explain.contains("Anything goes."), "{explain}");
+    // No printer columns declared: Name and Age.
+    let out = c.kubectl_ok(&["get", "blobs"]);
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "AGE"], "{out}");
+    // Unknown metadata fields are unknown whatever the schema preserves.
+    let client = c.client().await;
+    let body = json!({"apiVersion": "example.org/v1", "kind": "Blob", "metadata": {"name": "b2", "unknownMeta": "x"}});
+    let (s, v, _) = req(
+        &client,
+        "POST",
+        "/apis/example.org/v1/namespaces/default/blobs?fieldValidation=Strict",
+        "application/json",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        v["message"],
+        "Blob in version \"v1\" cannot be handled as a Blob: strict decoding error: unknown field \"metadata.unknownMeta\""
+    );
+    let (s, v, warnings) = req(
+        &client,
+        "POST",
+        "/apis/example.org/v1/namespaces/default/blobs",
+        "application/json",
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(v["metadata"].get("unknownMeta").is_none());
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("unknown field \\\"metadata.unknownMeta\\\"")),
+        "{warnings:?}"
     );
 }

@@ -205,6 +205,13 @@ impl ApiServer {
         } else {
             None
         };
+        if info.verb == "create" && r.custom.as_ref().is_some_and(|c| c.terminating) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
         // A cluster-scoped custom resource has no namespaced paths.
         if !r.namespaced && r.custom.is_some() && info.namespace.is_some() {
             return Err(ApiError::path_not_found());
@@ -1138,8 +1145,13 @@ fn check_fields(
     duplicates: &[String],
 ) -> Result<Vec<String>, ApiError> {
     let unknown = match &r.custom {
-        // Custom resources are pruned by their schema (none: kept whole).
-        Some(c) => c.schema.as_ref().map(|s| s.prune(obj)).unwrap_or_default(),
+        // Custom resources: ObjectMeta's fields at the root, the rest by
+        // their schema (none: kept whole).
+        Some(c) => {
+            let mut unknown = prune_custom_metadata(obj);
+            unknown.extend(c.schema.as_ref().map(|s| s.prune(obj)).unwrap_or_default());
+            unknown
+        }
         None => rkube_patch::prune_unknown_fields(&r.group, &r.version, &r.kind, obj),
     };
     if (unknown.is_empty() && duplicates.is_empty()) || mode == FieldValidation::Ignore {
@@ -1163,6 +1175,19 @@ fn check_fields(
         )));
     }
     Ok(messages)
+}
+
+/// Removes the fields a custom resource's `metadata` has that ObjectMeta
+/// does not declare (the schema's pruning leaves metadata alone), checked
+/// as a ConfigMap's metadata: the same ObjectMeta type.
+fn prune_custom_metadata(obj: &mut Value) -> Vec<String> {
+    let Some(meta) = obj.get_mut("metadata").filter(|m| m.is_object()) else {
+        return Vec::new();
+    };
+    let mut wrapper = json!({ "metadata": meta.take() });
+    let unknown = rkube_patch::prune_unknown_fields("", "v1", "ConfigMap", &mut wrapper);
+    *meta = wrapper["metadata"].take();
+    unknown
 }
 
 /// Adds `Warning: 299 - "..."` headers, as upstream does for warnings.

@@ -63,6 +63,8 @@ pub struct CustomResource {
     pub columns: Vec<PrinterColumn>,
     /// (field path `spec.color`, JSON pointer `/spec/color`).
     pub selectable: Vec<(String, String)>,
+    /// The CRD is being deleted: no new objects.
+    pub terminating: bool,
 }
 
 impl CustomResource {
@@ -288,6 +290,8 @@ pub fn served(crd: &Value) -> Vec<(ResourceInfo, Arc<CustomResource>)> {
             scale,
             columns,
             selectable,
+            terminating: strategy::condition_true(crd, "Terminating")
+                || crd.pointer("/metadata/deletionTimestamp").is_some(),
         };
         out.push((info, Arc::new(custom)));
     }
