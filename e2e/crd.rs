@@ -1112,3 +1112,36 @@ async fn crd_preserving_unknown_fields_with_kubectl() {
         "{warnings:?}"
     );
 }
+
+#[tokio::test]
+async fn crd_openapi_multiple_groups_and_kinds() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    for (group, plural, kind) in [
+        ("a.example.com", "foos", "Foo"),
+        ("a.example.com", "bars", "Bar"),
+        ("b.example.net", "foos", "Foo"),
+    ] {
+        let mut crd = crd_json();
+        crd["metadata"]["name"] = json!(format!("{plural}.{group}"));
+        crd["spec"]["group"] = json!(group);
+        crd["spec"]["names"] = json!({"plural": plural, "kind": kind});
+        install(&client, crd).await;
+    }
+    let (_, doc) = get(&client, "/openapi/v2").await;
+    for def in [
+        "com.example.a.v1.Foo",
+        "com.example.a.v1.Bar",
+        "net.example.b.v1.Foo",
+        "net.example.b.v1.FooList",
+    ] {
+        assert!(doc["definitions"].get(def).is_some(), "{def} missing");
+    }
+    let (_, index) = get(&client, "/openapi/v3").await;
+    for key in ["apis/a.example.com/v1", "apis/b.example.net/v1"] {
+        assert!(
+            index["paths"].get(key).is_some(),
+            "{key} missing from the v3 index"
+        );
+    }
+}
