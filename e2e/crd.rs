@@ -782,6 +782,8 @@ async fn custom_resource_schema_prune_default_validate() {
     let mut crd = crd_json();
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["replicas"] =
         json!({"type": "integer", "minimum": 0, "default": 1});
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"] =
+        json!([{"rule": "self.replicas <= 10", "message": "too many"}]);
     install(&client, crd).await;
     // Strict: unknown fields are a 400.
     let body = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "s"}, "spec": {"x": 1}});
@@ -806,7 +808,7 @@ async fn custom_resource_schema_prune_default_validate() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.contains("unknown field \"spec.x\"")),
+            .any(|w| w.contains("unknown field \\\"spec.x\\\"")),
         "{warnings:?}"
     );
     // Invalid values: 422 with the field path.
@@ -817,6 +819,36 @@ async fn custom_resource_schema_prune_default_validate() {
         msg.starts_with("Widget.example.com \"n\" is invalid: spec.replicas: "),
         "{msg}"
     );
+    // A CEL rule.
+    let (s, v) = post(&client, WIDGETS, json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "big"}, "spec": {"replicas": 11}})).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too many"),
+        "{v}"
+    );
+    // A default added later shows on objects read from storage.
+    let (_, mut crd) = get(&client, &format!("{CRDS}/widgets.example.com")).await;
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["color"] =
+        json!({"type": "string", "default": "grey"});
+    let (s, v, _) = req(
+        &client,
+        "PUT",
+        &format!("{CRDS}/widgets.example.com"),
+        "application/json",
+        Some(crd),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    wait_for(
+        &client,
+        &format!("{WIDGETS}/s"),
+        "default on read",
+        |_, v| v["spec"]["color"] == "grey",
+    )
+    .await;
 }
 
 #[tokio::test]
