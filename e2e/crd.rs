@@ -1177,3 +1177,32 @@ async fn crd_openapi_multiple_groups_and_kinds() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_official_python_client_serves_custom_objects() {
+    let has_client = std::process::Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the Python kubernetes client is missing: run hack/install-deps.sh"
+        );
+        eprintln!("python kubernetes client not installed: skipping");
+        return;
+    }
+    let c = Cluster::up().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e/clients/python_crd.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(c.kubeconfig())
+        .output()
+        .expect("python3 ran");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
