@@ -502,6 +502,11 @@ async fn custom_resource_verbs_subresources_and_selectors() {
     assert_eq!(t["rows"][0]["cells"][0], "a");
     assert_eq!(t["rows"][0]["cells"][1], 7);
     assert_eq!(t["rows"][0]["cells"][2], "red");
+    let age = t["rows"][0]["cells"][3].as_str().unwrap_or_default();
+    assert!(
+        age.ends_with('s') && age.len() <= 3,
+        "the Age cell is an age: {age}"
+    );
     // Watch, then deletecollection.
     let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "widgets");

@@ -458,6 +458,14 @@ fn validate_spec(crd: &Value) -> Vec<FieldError> {
     }
     errs.extend(validate_names(names, "spec.names"));
     validate_conversion(spec, &mut errs);
+    // v1 CRDs prune: preserving is per schema node.
+    if spec.get("preserveUnknownFields").and_then(Value::as_bool) == Some(true) {
+        errs.push(FieldError::invalid(
+            "spec.preserveUnknownFields",
+            true,
+            "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in spec.versions[*].schema instead",
+        ));
+    }
     errs
 }
 
@@ -485,8 +493,29 @@ fn validate_status(crd: &Value) -> Vec<FieldError> {
         .unwrap_or_default()
 }
 
+/// Groups under `k8s.io` and `kubernetes.io` belong to the Kubernetes
+/// project: their CRDs must point at the approved API review.
+fn validate_protected_group(crd: &Value) -> Vec<FieldError> {
+    let group = str_at(crd, "/spec/group");
+    let protected = ["k8s.io", "kubernetes.io"]
+        .iter()
+        .any(|d| group == *d || group.ends_with(&format!(".{d}")));
+    let annotated = crd
+        .pointer("/metadata/annotations/api-approved.kubernetes.io")
+        .and_then(Value::as_str)
+        .is_some_and(|a| !a.is_empty());
+    if protected && !annotated {
+        return vec![FieldError::required(
+            "metadata.annotations[api-approved.kubernetes.io]",
+            "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111",
+        )];
+    }
+    Vec::new()
+}
+
 pub fn validate_create(crd: &Value) -> Vec<FieldError> {
     let mut errs = validate_name(crd);
+    errs.extend(validate_protected_group(crd));
     errs.extend(validate_spec(crd));
     errs.extend(validate_status(crd));
     errs
@@ -552,6 +581,25 @@ mod tests {
         assert_eq!(c.pointer("/spec/names/listKind"), Some(&json!("FooList")));
         assert_eq!(c.pointer("/spec/conversion/strategy"), Some(&json!("None")));
         assert_eq!(c.pointer("/status/storedVersions"), Some(&json!(["v1"])));
+        assert!(validate_create(&c).is_empty(), "{:?}", validate_create(&c));
+    }
+
+    #[test]
+    fn protected_groups_and_preserve_unknown_fields() {
+        let mut c = crd();
+        c["metadata"]["name"] = json!("foos.x.k8s.io");
+        c["spec"]["group"] = json!("x.k8s.io");
+        c["spec"]["preserveUnknownFields"] = json!(true);
+        default(&mut c);
+        let all: Vec<String> = validate_create(&c).iter().map(|e| e.to_string()).collect();
+        let all = all.join("\n");
+        assert!(all.contains("metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation"), "{all}");
+        assert!(
+            all.contains("spec.preserveUnknownFields: Invalid value: true: cannot set to true"),
+            "{all}"
+        );
+        c["metadata"]["annotations"] = json!({"api-approved.kubernetes.io": "https://github.com/kubernetes/kubernetes/pull/1"});
+        c["spec"]["preserveUnknownFields"] = json!(false);
         assert!(validate_create(&c).is_empty(), "{:?}", validate_create(&c));
     }
 

@@ -47,7 +47,15 @@ fn cell(c: &PrinterColumn, obj: &Value) -> Value {
         },
         "number" if v.is_number() => v.clone(),
         "boolean" if v.is_boolean() => v.clone(),
-        "date" if v.is_string() => v.clone(),
+        // Dates are shown as ages, as upstream's
+        // ConvertToHumanReadableDateType.
+        "date" => match v.as_str() {
+            Some(t) => match rkube_tables::duration::parse_time(t) {
+                Some(t) => json!(rkube_tables::human_duration(Utc::now() - t)),
+                None => json!("<invalid>"),
+            },
+            None => Value::Null,
+        },
         _ => Value::Null,
     }
 }
