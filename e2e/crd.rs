@@ -1211,3 +1211,52 @@ async fn the_official_python_client_serves_custom_objects() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn selectable_fields_added_later_apply_to_existing_objects() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let mut crd = crd_json();
+    crd["spec"]["versions"][0]
+        .as_object_mut()
+        .expect("version")
+        .remove("selectableFields");
+    install(&client, crd).await;
+    for (name, color) in [("a", "red"), ("b", "blue")] {
+        let (s, v) = post(&client, WIDGETS, json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": name}, "spec": {"color": color}})).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    // Listed (and cached) before the field is selectable.
+    let (s, _) = get(&client, WIDGETS).await;
+    assert_eq!(s, 200);
+    let (s, _) = get(
+        &client,
+        &format!("{WIDGETS}?fieldSelector=spec.color%3Dred"),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let patch = json!([{"op": "add", "path": "/spec/versions/0/selectableFields", "value": [{"jsonPath": ".spec.color"}]}]);
+    let (s, v, _) = req(
+        &client,
+        "PATCH",
+        &format!("{CRDS}/widgets.example.com"),
+        "application/json-patch+json",
+        Some(patch),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let v = wait_for(
+        &client,
+        &format!("{WIDGETS}?fieldSelector=spec.color%3Dred"),
+        "selectable",
+        |s, _| s == 200,
+    )
+    .await;
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["a"]);
+}

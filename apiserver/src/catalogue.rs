@@ -52,13 +52,16 @@ impl BuiltinCatalogue {
 
     /// Replaces what a CRD serves (nothing: it is no longer served). The
     /// change shows in routing, discovery and OpenAPI on the next request.
+    /// Returns the storage prefixes whose selectable fields are new to the
+    /// watch cache's extracts (their caches must start afresh).
     pub fn set_custom(
         &self,
         crd: &str,
         entries: Vec<(ResourceInfo, Arc<crate::crd::CustomResource>)>,
-    ) {
+    ) -> Vec<String> {
+        let mut stale = Vec::new();
         let (Ok(mut table), Ok(mut custom)) = (self.table.write(), self.custom.write()) else {
-            return;
+            return stale;
         };
         for key in custom.by_crd.remove(crd).unwrap_or_default() {
             // Only what this CRD still owns (another may hold it now).
@@ -79,7 +82,9 @@ impl BuiltinCatalogue {
             {
                 continue;
             }
-            crate::fields::register_pointers(cr.selectable.iter().map(|(_, p)| p.as_str()));
+            if crate::fields::register_pointers(cr.selectable.iter().map(|(_, p)| p.as_str())) {
+                stale.push(info.storage_prefix.clone());
+            }
             table.add(info);
             custom.resources.insert(key.clone(), cr);
             keys.push(key);
@@ -87,6 +92,7 @@ impl BuiltinCatalogue {
         if !keys.is_empty() {
             custom.by_crd.insert(crd.to_owned(), keys);
         }
+        stale
     }
 
     fn with<T>(&self, f: impl FnOnce(&Table) -> T) -> Option<T> {

@@ -132,15 +132,19 @@ pub fn value(group: &str, resource: &str, obj: &dyn Selectable, field: &str) -> 
 /// a handful per CRD definition, never freed while the process runs.
 static CUSTOM_POINTERS: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
 
-pub fn register_pointers<'a>(pointers: impl Iterator<Item = &'a str>) {
+/// Registers pointers; whether any was new.
+pub fn register_pointers<'a>(pointers: impl Iterator<Item = &'a str>) -> bool {
     let Ok(mut known) = CUSTOM_POINTERS.write() else {
-        return;
+        return false;
     };
+    let mut added = false;
     for p in pointers {
         if !known.contains(&p) && !all_pointers().contains(&p) {
             known.push(Box::leak(p.to_owned().into_boxed_str()));
+            added = true;
         }
     }
+    added
 }
 
 /// The registered custom pointers.

@@ -221,7 +221,7 @@ impl CrdController {
                 crds.insert(name.clone(), crd.clone());
             }
             if super::strategy::condition_true(crd, "Established") {
-                self.catalogue.set_custom(&name, super::served(crd));
+                self.serve(&name, crd);
             }
         }
         self.publish_openapi();
@@ -293,7 +293,7 @@ impl CrdController {
             wanted["status"] = status.clone();
             // Serve first, so that Established means requests work.
             if super::strategy::condition_true(&wanted, "Established") {
-                self.catalogue.set_custom(&name, super::served(&wanted));
+                self.serve(&name, &wanted);
                 self.publish_openapi();
             }
             if !terminating && !same_status(crd.get("status").unwrap_or(&Value::Null), &status) {
@@ -322,6 +322,12 @@ impl CrdController {
             {
                 self.start_cleanup(r.clone(), crd.clone());
             }
+        }
+    }
+
+    fn serve(&self, name: &str, crd: &Value) {
+        for prefix in self.catalogue.set_custom(name, super::served(crd)) {
+            self.server.caches.forget(&format!("/{prefix}/"));
         }
     }
 
