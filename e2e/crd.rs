@@ -1260,3 +1260,49 @@ async fn selectable_fields_added_later_apply_to_existing_objects() {
         .collect();
     assert_eq!(names, ["a"]);
 }
+
+#[tokio::test]
+async fn webhook_conversion_fails_loudly() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let mut crd = crd_json();
+    let mut v2 = crd["spec"]["versions"][0].clone();
+    v2["name"] = json!("v2");
+    v2["storage"] = json!(false);
+    crd["spec"]["versions"].as_array_mut().unwrap().push(v2);
+    crd["spec"]["conversion"] = json!({"strategy": "Webhook", "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"url": "https://127.0.0.1:1/convert"},
+    }});
+    install(&client, crd).await;
+    let (s, v) = post(
+        &client,
+        WIDGETS,
+        json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    // Not converted silently: the other version is an error until rkube
+    // sends ConversionReviews.
+    let (s, v) = get(&client, "/apis/example.com/v2/namespaces/default/widgets/x").await;
+    assert_eq!(s, 500, "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or_default().starts_with(
+            "Internal error occurred: conversion webhook for example.com/v1, Kind=Widget failed"
+        ),
+        "{v}"
+    );
+    // A Webhook strategy needs its webhook.
+    let mut bad = crd_json();
+    bad["metadata"]["name"] = json!("gizmos.example.com");
+    bad["spec"]["names"] = json!({"plural": "gizmos", "kind": "Gizmo"});
+    bad["spec"]["conversion"] = json!({"strategy": "Webhook"});
+    let (s, v) = post(&client, CRDS, bad).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or_default().contains(
+            "spec.conversion.webhook: Required value: required when strategy is set to Webhook"
+        ),
+        "{v}"
+    );
+}

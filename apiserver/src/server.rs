@@ -205,6 +205,17 @@ impl ApiServer {
         } else {
             None
         };
+        if let Some(c) = r
+            .custom
+            .as_ref()
+            .filter(|c| c.webhook_conversion && c.version != c.storage_version)
+        {
+            // Fails loudly rather than serving unconverted objects.
+            return Err(ApiError::internal(format!(
+                "conversion webhook for {}/{}, Kind={} failed: rkube does not call conversion webhooks yet",
+                c.group, c.storage_version, c.kind
+            )));
+        }
         if info.verb == "create" && r.custom.as_ref().is_some_and(|c| c.terminating) {
             return Err(ApiError::new(
                 405,

@@ -65,6 +65,9 @@ pub struct CustomResource {
     pub selectable: Vec<(String, String)>,
     /// The CRD is being deleted: no new objects.
     pub terminating: bool,
+    /// Conversion strategy `Webhook`: versions other than the storage one
+    /// need a ConversionReview, which rkube does not send yet.
+    pub webhook_conversion: bool,
 }
 
 impl CustomResource {
@@ -292,6 +295,7 @@ pub fn served(crd: &Value) -> Vec<(ResourceInfo, Arc<CustomResource>)> {
             selectable,
             terminating: strategy::condition_true(crd, "Terminating")
                 || crd.pointer("/metadata/deletionTimestamp").is_some(),
+            webhook_conversion: str_at(crd, "/spec/conversion/strategy") == "Webhook",
         };
         out.push((info, Arc::new(custom)));
     }
