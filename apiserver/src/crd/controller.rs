@@ -294,6 +294,11 @@ impl CrdController {
             // Serve first, so that Established means requests work.
             if super::strategy::condition_true(&wanted, "Established") {
                 self.serve(&name, &wanted);
+                // Published with the status about to be written, so the
+                // documents are ready when clients see Established.
+                if let Ok(mut crds) = self.crds.lock() {
+                    crds.insert(name.clone(), wanted.clone());
+                }
                 self.publish_openapi();
             }
             if !terminating && !same_status(crd.get("status").unwrap_or(&Value::Null), &status) {
