@@ -23,6 +23,8 @@ mod controllers_mirroring;
 mod controllers_nodelifecycle;
 mod controllers_replicaset;
 mod controllers_util;
+mod crd;
+mod crd_operator;
 mod harness;
 mod kubelet;
 mod openapi;

@@ -118,7 +118,7 @@ pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyho
         )
         .map_err(|e| anyhow::anyhow!("--runtime-config: {e}"))?,
     );
-    let mut api = ApiServer::new(store, catalogue);
+    let mut api = ApiServer::new(store, catalogue.clone());
     api.registry.service_ranges = rkube_apiserver::allocation::ServiceRanges::parse(
         &flags.service_cluster_ip_range,
         &flags.service_node_port_range,
@@ -162,6 +162,12 @@ pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyho
     )
     .await
     .context("creating the system namespaces and the kubernetes service")?;
+    // CustomResourceDefinitions: served from the start, then followed.
+    let crds = rkube_apiserver::crd::controller::CrdController::new(server.clone(), catalogue);
+    crds.preload()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading CustomResourceDefinitions: {}", e.message))?;
+    tokio::spawn(crds.run());
     tracing::info!(%addr, elapsed = ?started.elapsed(), "serving");
     let authenticate: server::Authenticator = Arc::new(|der| {
         rkube_pki::user_from_certificate(der).map(|u| User {

@@ -30,7 +30,7 @@ fn is_new_events(r: &Resource) -> bool {
 
 /// Whether objects of this resource differ from what is stored.
 pub fn converts(r: &Resource) -> bool {
-    is_new_events(r)
+    is_new_events(r) || r.custom.as_ref().is_some_and(|c| c.converts())
 }
 
 fn remap(
@@ -57,6 +57,9 @@ fn remap(
 
 /// The stored form of an object written through `r`.
 pub fn to_storage(r: &Resource, obj: Value) -> Value {
+    if let Some(c) = &r.custom {
+        return c.to_storage(obj);
+    }
     if is_new_events(r) {
         remap(&obj, "v1", EVENT_FIELDS.iter().copied())
     } else {
@@ -66,6 +69,9 @@ pub fn to_storage(r: &Resource, obj: Value) -> Value {
 
 /// An object read from storage, as `r` serves it.
 pub fn from_storage(r: &Resource, obj: Value) -> Value {
+    if let Some(c) = &r.custom {
+        return c.from_storage(obj);
+    }
     if is_new_events(r) {
         remap(
             &obj,

@@ -126,3 +126,31 @@ pub fn value(group: &str, resource: &str, obj: &dyn Selectable, field: &str) -> 
         .or_else(|| obj.scalar(&stored))
         .unwrap_or_else(|| absent_default(field).unwrap_or_default().to_owned())
 }
+
+/// JSON pointers of custom resources' `selectableFields`, registered when
+/// a CRD is served so the watch cache keeps them in its extracts. Leaked:
+/// a handful per CRD definition, never freed while the process runs.
+static CUSTOM_POINTERS: std::sync::RwLock<Vec<&'static str>> = std::sync::RwLock::new(Vec::new());
+
+/// Registers pointers; whether any was new.
+pub fn register_pointers<'a>(pointers: impl Iterator<Item = &'a str>) -> bool {
+    let Ok(mut known) = CUSTOM_POINTERS.write() else {
+        return false;
+    };
+    let mut added = false;
+    for p in pointers {
+        if !known.contains(&p) && !all_pointers().contains(&p) {
+            known.push(Box::leak(p.to_owned().into_boxed_str()));
+            added = true;
+        }
+    }
+    added
+}
+
+/// The registered custom pointers.
+pub fn custom_pointers() -> Vec<&'static str> {
+    CUSTOM_POINTERS
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or_default()
+}

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod catalogue;
 pub mod compactor;
 pub mod conversion;
+pub mod crd;
 pub mod fieldmanager;
 pub mod fields;
 pub mod http_util;

@@ -39,6 +39,9 @@ pub struct Resource {
     pub has_status: bool,
     /// The verbs the resource serves (empty: all).
     pub verbs: Vec<String>,
+    /// What a CustomResourceDefinition says of a custom resource (schema,
+    /// subresources, printer columns); `None` for built-ins.
+    pub custom: Option<Arc<crate::crd::CustomResource>>,
 }
 
 impl Resource {
@@ -657,6 +660,7 @@ impl Registry {
                 ));
             }
             let mut finalizers = meta::finalizers(&obj);
+            crate::strategy::deletion_finalizers(r, &obj, &mut finalizers);
             match opts.propagation_policy.as_deref() {
                 Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
                     finalizers.push("foregroundDeletion".into())

@@ -29,6 +29,36 @@ fn selector_string(obj: &Value) -> String {
     }
 }
 
+/// The Scale of a workload or of a custom resource (its CRD's paths).
+pub fn to_scale_of(r: &Resource, obj: &Value) -> Value {
+    let Some(paths) = r.custom.as_ref().and_then(|c| c.scale.as_ref()) else {
+        return to_scale(obj);
+    };
+    let mut scale = to_scale(obj);
+    scale["spec"]["replicas"] = obj
+        .pointer(&paths.spec_replicas)
+        .cloned()
+        .unwrap_or(json!(0));
+    scale["status"]["replicas"] = obj
+        .pointer(&paths.status_replicas)
+        .cloned()
+        .unwrap_or(json!(0));
+    match paths
+        .label_selector
+        .as_ref()
+        .and_then(|p| obj.pointer(p))
+        .and_then(Value::as_str)
+    {
+        Some(sel) => scale["status"]["selector"] = json!(sel),
+        None => {
+            if let Some(st) = scale["status"].as_object_mut() {
+                st.remove("selector");
+            }
+        }
+    }
+    scale
+}
+
 pub fn to_scale(obj: &Value) -> Value {
     let m = meta::obj_meta(obj).cloned().unwrap_or_default();
     let mut metadata = json!({});
@@ -85,7 +115,30 @@ pub async fn write(
     if let Some(rv) = meta::meta_str(scale, "resourceVersion").filter(|s| !s.is_empty()) {
         meta::meta_mut(&mut parent).insert("resourceVersion".into(), json!(rv));
     }
-    parent["spec"]["replicas"] = json!(replicas);
+    match r.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(paths) => set_pointer(&mut parent, &paths.spec_replicas, json!(replicas)),
+        None => parent["spec"]["replicas"] = json!(replicas),
+    }
     let updated = registry.update(r, ns, name, parent, None, w).await?;
-    Ok(to_scale(&updated))
+    Ok(to_scale_of(r, &updated))
+}
+
+/// Sets the value at a JSON pointer, making the objects on the way.
+fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
+    let mut cur = obj;
+    let parts: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        if i + 1 == parts.len() {
+            cur[part.as_str()] = value;
+            return;
+        }
+        cur = &mut cur[part.as_str()];
+    }
 }

@@ -77,9 +77,11 @@ impl Extract {
             })
             .unwrap_or_default();
         let mut fields: Vec<(&'static str, Box<str>)> = Vec::new();
+        let custom = crate::fields::custom_pointers();
         for pointer in ["/metadata/namespace"]
             .iter()
             .chain(crate::fields::all_pointers())
+            .chain(custom.iter())
         {
             if let Some(v) = obj.pointer(pointer).and_then(text) {
                 fields.push((pointer, v.into()));

@@ -208,6 +208,28 @@ impl ApiServer {
         } else {
             None
         };
+        if let Some(c) = r
+            .custom
+            .as_ref()
+            .filter(|c| c.webhook_conversion && c.version != c.storage_version)
+        {
+            // Fails loudly rather than serving unconverted objects.
+            return Err(ApiError::internal(format!(
+                "conversion webhook for {}/{}, Kind={} failed: rkube does not call conversion webhooks yet",
+                c.group, c.storage_version, c.kind
+            )));
+        }
+        if info.verb == "create" && r.custom.as_ref().is_some_and(|c| c.terminating) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "create not allowed while custom resource definition is terminating",
+            ));
+        }
+        // A cluster-scoped custom resource has no namespaced paths.
+        if !r.namespaced && r.custom.is_some() && info.namespace.is_some() {
+            return Err(ApiError::path_not_found());
+        }
         if r.namespaced && ns.is_none() && !matches!(info.verb, "list" | "watch") {
             return Err(ApiError::path_not_found());
         }
@@ -530,7 +552,7 @@ impl ApiServer {
             record_as: Some("scale"),
         };
         let scale = match info.verb {
-            "get" => crate::scale::to_scale(&self.registry.get(r, ns, name).await?),
+            "get" => crate::scale::to_scale_of(r, &self.registry.get(r, ns, name).await?),
             "update" => {
                 let body = read_body(req, content_type.as_deref()).await?;
                 crate::scale::write(&self.registry, r, ns, name, &body, w).await?
@@ -559,7 +581,8 @@ impl ApiServer {
                 let mut attempt = 0;
                 loop {
                     attempt += 1;
-                    let current = crate::scale::to_scale(&self.registry.get(r, ns, name).await?);
+                    let current =
+                        crate::scale::to_scale_of(r, &self.registry.get(r, ns, name).await?);
                     let patched = rkube_patch::merge_patch(&current, &patch);
                     match crate::scale::write(&self.registry, r, ns, name, &patched, w).await {
                         Err(e) if e.reason == "Conflict" && !pinned && attempt < 5 => continue,
@@ -999,14 +1022,17 @@ fn event_bytes(
 ) -> Bytes {
     match out {
         Output::Table(include) => {
-            let row = rkube_tables::row_table(
-                &r.group,
-                &r.plural,
-                &obj.value(),
-                include,
-                *first_table,
-                chrono::Utc::now(),
-            );
+            let row = match &r.custom {
+                Some(c) => crate::crd::table::row_table(c, &obj.value(), include, *first_table),
+                None => rkube_tables::row_table(
+                    &r.group,
+                    &r.plural,
+                    &obj.value(),
+                    include,
+                    *first_table,
+                    chrono::Utc::now(),
+                ),
+            };
             *first_table = false;
             frame(kind, &serde_json::to_vec(&row).unwrap_or_default())
         }
@@ -1034,14 +1060,7 @@ fn render(out: Output, r: &Resource, status: StatusCode, obj: Value) -> Response
         Output::Metadata => json_response(status, &partial_metadata(&obj)),
         Output::Table(include) => {
             let meta = json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
-            let table = rkube_tables::table(
-                &r.group,
-                &r.plural,
-                &[obj],
-                include,
-                meta,
-                chrono::Utc::now(),
-            );
+            let table = table_of(r, &[obj], include, meta);
             json_response(status, &table)
         }
     }
@@ -1063,16 +1082,23 @@ fn render_list(out: Output, r: &Resource, mut list: Value) -> Response<Body> {
         }
         Output::Table(include) => {
             let items = list["items"].as_array().cloned().unwrap_or_default();
-            let table = rkube_tables::table(
-                &r.group,
-                &r.plural,
-                &items,
-                include,
-                list["metadata"].clone(),
-                chrono::Utc::now(),
-            );
+            let table = table_of(r, &items, include, list["metadata"].clone());
             json_response(StatusCode::OK, &table)
         }
+    }
+}
+
+/// A Table of objects: the kind's columns, or a custom resource's printer
+/// columns.
+fn table_of(
+    r: &Resource,
+    objs: &[Value],
+    include: rkube_tables::IncludeObject,
+    meta: Value,
+) -> Value {
+    match &r.custom {
+        Some(c) => crate::crd::table::table(c, objs, include, meta),
+        None => rkube_tables::table(&r.group, &r.plural, objs, include, meta, chrono::Utc::now()),
     }
 }
 
@@ -1136,7 +1162,16 @@ fn check_fields(
     mode: FieldValidation,
     duplicates: &[String],
 ) -> Result<Vec<String>, ApiError> {
-    let unknown = rkube_patch::prune_unknown_fields(&r.group, &r.version, &r.kind, obj);
+    let unknown = match &r.custom {
+        // Custom resources: ObjectMeta's fields at the root, the rest by
+        // their schema (none: kept whole).
+        Some(c) => {
+            let mut unknown = prune_custom_metadata(obj);
+            unknown.extend(c.schema.as_ref().map(|s| s.prune(obj)).unwrap_or_default());
+            unknown
+        }
+        None => rkube_patch::prune_unknown_fields(&r.group, &r.version, &r.kind, obj),
+    };
     if (unknown.is_empty() && duplicates.is_empty()) || mode == FieldValidation::Ignore {
         return Ok(Vec::new());
     }
@@ -1158,6 +1193,19 @@ fn check_fields(
         )));
     }
     Ok(messages)
+}
+
+/// Removes the fields a custom resource's `metadata` has that ObjectMeta
+/// does not declare (the schema's pruning leaves metadata alone), checked
+/// as a ConfigMap's metadata: the same ObjectMeta type.
+fn prune_custom_metadata(obj: &mut Value) -> Vec<String> {
+    let Some(meta) = obj.get_mut("metadata").filter(|m| m.is_object()) else {
+        return Vec::new();
+    };
+    let mut wrapper = json!({ "metadata": meta.take() });
+    let unknown = rkube_patch::prune_unknown_fields("", "v1", "ConfigMap", &mut wrapper);
+    *meta = wrapper["metadata"].take();
+    unknown
 }
 
 /// Adds `Warning: 299 - "..."` headers, as upstream does for warnings.

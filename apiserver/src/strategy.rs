@@ -10,7 +10,18 @@ use crate::status::ApiError;
 
 /// Kinds whose spec changes bump `metadata.generation`.
 fn tracks_generation(r: &Resource) -> bool {
-    r.has_status && r.plural != "namespaces" && r.plural != "nodes"
+    r.custom.is_some() || r.has_status && r.plural != "namespaces" && r.plural != "nodes"
+}
+
+fn is_crd(r: &Resource) -> bool {
+    crate::crd::is_crd(&r.group, &r.plural)
+}
+
+/// A custom resource's schema defaults.
+fn custom_defaults(r: &Resource, obj: &mut Value) {
+    if let Some(schema) = r.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        schema.apply_defaults(obj);
+    }
 }
 
 pub fn prepare_create(r: &Resource, obj: &mut Value) {
@@ -40,6 +51,10 @@ pub fn prepare_create(r: &Resource, obj: &mut Value) {
         }
         _ => {}
     }
+    if is_crd(r) {
+        crate::crd::strategy::prepare_create(obj);
+    }
+    custom_defaults(r, obj);
 }
 
 /// A Job without `manualSelector` selects its pods by its uid, with the
@@ -80,19 +95,25 @@ fn invalid_if(
 }
 
 pub fn validate_create(r: &Resource, obj: &Value) -> Result<(), ApiError> {
-    invalid_if(
-        r,
-        obj,
-        rkube_validation::validate_create(&r.group, &r.plural, obj),
-    )
+    let mut errs = rkube_validation::validate_create(&r.group, &r.plural, obj);
+    if is_crd(r) {
+        errs.extend(crate::crd::strategy::validate_create(obj));
+    }
+    if let Some(schema) = r.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        errs.extend(schema.validate(obj, None));
+    }
+    invalid_if(r, obj, errs)
 }
 
 pub fn validate_update(r: &Resource, new: &Value, old: &Value) -> Result<(), ApiError> {
-    invalid_if(
-        r,
-        new,
-        rkube_validation::validate_update(&r.group, &r.plural, new, old),
-    )
+    let mut errs = rkube_validation::validate_update(&r.group, &r.plural, new, old);
+    if is_crd(r) {
+        errs.extend(crate::crd::strategy::validate_update(new, old));
+    }
+    if let Some(schema) = r.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        errs.extend(schema.validate(new, Some(old)));
+    }
+    invalid_if(r, new, errs)
 }
 
 /// The new object of an update: immutable metadata from the old one, and
@@ -112,6 +133,27 @@ pub fn prepare_update(
             .unwrap_or(json!([]));
         if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
             meta_mut(&mut merged).insert("resourceVersion".into(), json!(rv));
+        }
+        return merged;
+    }
+    if subresource == Some("status") && r.custom.is_some() {
+        // A custom resource's status update changes only the status (and
+        // the managed fields recorded for it), as upstream's statusStrategy.
+        let mut merged = old.clone();
+        match new.get("status") {
+            Some(s) => merged["status"] = s.clone(),
+            None => {
+                if let Some(o) = merged.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        let m = meta_mut(&mut merged);
+        for field in ["resourceVersion", "managedFields"] {
+            match new.pointer(&format!("/metadata/{field}")) {
+                Some(v) => m.insert(field.into(), v.clone()),
+                None => m.remove(field),
+            };
         }
         return merged;
     }
@@ -167,12 +209,21 @@ pub fn prepare_update(
         }
     }
     rkube_validation::default(&r.group, &r.plural, &mut new);
+    if is_crd(r) && subresource.is_none() {
+        crate::crd::strategy::prepare_update(&mut new);
+    }
+    custom_defaults(r, &mut new);
     if tracks_generation(r) {
+        // Custom resources without a status subresource count status
+        // changes too, as upstream.
+        let keep_status = r.custom.is_some() && !r.has_status;
         let changed = |v: &Value| {
             let mut v = v.clone();
             if let Some(o) = v.as_object_mut() {
                 o.remove("metadata");
-                o.remove("status");
+                if !keep_status {
+                    o.remove("status");
+                }
             }
             v
         };
@@ -228,6 +279,16 @@ pub fn spec_finalizers(r: &Resource, obj: &Value) -> bool {
 pub fn prepare_delete(r: &Resource, obj: &mut Value) {
     if r.group.is_empty() && r.plural == "namespaces" {
         obj["status"]["phase"] = json!("Terminating");
+    }
+    if is_crd(r) {
+        crate::crd::strategy::prepare_delete(obj);
+    }
+}
+
+/// Finalizers a delete adds: a CRD's cleanup of its custom resources.
+pub fn deletion_finalizers(r: &Resource, obj: &Value, finalizers: &mut Vec<String>) {
+    if is_crd(r) {
+        crate::crd::strategy::deletion_finalizers(obj, finalizers);
     }
 }
 

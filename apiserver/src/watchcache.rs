@@ -462,6 +462,15 @@ impl WatchCaches {
         }
     }
 
+    /// Drops the cache of a prefix: the next request starts a fresh one
+    /// (current watchers keep theirs until they end). For a change of what
+    /// the extracts keep: a CRD's new selectable fields.
+    pub fn forget(&self, prefix: &str) {
+        if let Ok(mut caches) = self.caches.lock() {
+            caches.remove(prefix);
+        }
+    }
+
     /// The cache of everything under a resource's storage prefix.
     pub async fn get(&self, prefix: &str) -> Result<Arc<Cache>, ApiError> {
         let cell = {

@@ -115,7 +115,10 @@ const BUILTIN_GROUPS: &[&str] = &[
 /// Metadata rules for a resource: scope, name validator, built-in-ness.
 /// Unknown (custom) resources get DNS-subdomain names and no scope check.
 pub fn meta_rules(group: &str, resource: &str) -> MetaRules {
-    let builtin = BUILTIN_GROUPS.contains(&group);
+    // apiextensions-apiserver validates metadata with apimachinery's
+    // generic rules, without core's kube finalizer-name check (its own
+    // `customresourcecleanup.apiextensions.k8s.io` would fail it).
+    let builtin = BUILTIN_GROUPS.contains(&group) && group != "apiextensions.k8s.io";
     let namespaced = if CLUSTER_SCOPED.contains(&(group, resource)) {
         Some(false)
     } else if builtin {
