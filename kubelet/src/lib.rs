@@ -4,6 +4,8 @@
 //! single pod watch and one batched lease renewal.
 
 pub mod addresses;
+pub mod containerd;
+pub mod cri;
 pub mod lease;
 pub mod node;
 pub mod pods;
@@ -20,6 +22,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
 pub use node::NodeConfig;
+pub use cri::CriRuntime;
 pub use runtime::{Runtime, Simulated};
 
 /// The `nodeInfo.kubeletVersion` reported (the API level rkube serves).
