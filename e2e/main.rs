@@ -24,5 +24,6 @@ mod controllers_replicaset;
 mod controllers_util;
 mod harness;
 mod kubelet;
+mod kubelet_cri;
 mod openapi;
 mod scheduler;

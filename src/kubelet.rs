@@ -113,6 +113,47 @@ async fn cri_runtime(
     Ok((Arc::new(runtime), supervise))
 }
 
+/// The IPv4 address of the interface with the default route, as
+/// upstream's kubelet picks the node IP (never a pod bridge's).
+fn default_route_address() -> Option<std::net::IpAddr> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    let iface = routes.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 7 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_owned())
+    })?;
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = addrs;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: a NUL-terminated name and a sockaddr of the family it
+        // says.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if name.to_str() != Ok(iface.as_str())
+            || i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET
+        {
+            continue;
+        }
+        let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+        found = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+            u32::from_be(sin.sin_addr.s_addr),
+        )));
+        break;
+    }
+    // SAFETY: the list getifaddrs returned, freed once.
+    unsafe { libc::freeifaddrs(addrs) };
+    found
+}
+
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
@@ -126,9 +167,9 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     anyhow::ensure!(!name.is_empty(), "no node name: pass --node-name");
     let ip = match &flags.node_ip {
         Some(ip) => ip.clone(),
-        None => crate::up::host_addresses()
-            .first()
-            .map(ToString::to_string)
+        None => default_route_address()
+            .or_else(|| crate::up::host_addresses().first().copied())
+            .map(|ip| ip.to_string())
             .unwrap_or_else(|| "127.0.0.1".into()),
     };
     if flags.runtime == "simulated" {

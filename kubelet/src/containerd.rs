@@ -122,10 +122,20 @@ impl Managed {
             .with_context(|| format!("writing {}", config.display()))?;
         let name = bridge_name(&dir);
         let conflist = cni_conflist(&name, &opts.pod_cidr, &dir.join("ipam"));
-        std::fs::write(
-            cni.join("10-rkube.conflist"),
-            serde_json::to_vec_pretty(&conflist)?,
-        )?;
+        let path = cni.join("10-rkube.conflist");
+        // A bridge left with another range makes every sandbox fail
+        // ("already has an IP address different from ..."): it is ours
+        // (named for this data dir), so it goes.
+        let previous = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        if previous.is_some_and(|p| p != conflist) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "delete", &name])
+                .output();
+            let _ = std::fs::remove_dir_all(dir.join("ipam"));
+        }
+        std::fs::write(&path, serde_json::to_vec_pretty(&conflist)?)?;
         Ok(Managed {
             endpoint: format!("unix://{}", socket.display()),
             config,
@@ -250,7 +260,14 @@ pub async fn import_archives(endpoint: &str, dir: &Path) -> anyhow::Result<usize
     archives.sort();
     for archive in &archives {
         let out = tokio::process::Command::new("ctr")
-            .args(["--address", &socket, "--namespace", "k8s.io", "images", "import"])
+            .args([
+                "--address",
+                &socket,
+                "--namespace",
+                "k8s.io",
+                "images",
+                "import",
+            ])
             .arg(archive)
             .output()
             .await
@@ -281,6 +298,9 @@ mod tests {
         let name = bridge_name(dir);
         assert!(name.len() <= 15);
         let cni = cni_conflist(&name, "10.244.0.0/24", &dir.join("ipam"));
-        assert_eq!(cni["plugins"][0]["ipam"]["ranges"][0][0]["subnet"], "10.244.0.0/24");
+        assert_eq!(
+            cni["plugins"][0]["ipam"]["ranges"][0][0]["subnet"],
+            "10.244.0.0/24"
+        );
     }
 }

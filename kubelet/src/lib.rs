@@ -21,8 +21,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
-pub use node::NodeConfig;
 pub use cri::CriRuntime;
+pub use node::NodeConfig;
 pub use runtime::{Runtime, Simulated};
 
 /// The `nodeInfo.kubeletVersion` reported (the API level rkube serves).

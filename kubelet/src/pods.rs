@@ -266,7 +266,11 @@ impl Pods {
             .and_then(|s| s.host_network)
             .unwrap_or(false);
         let host_ip = node.cfg.ip.clone();
-        let fallback_ip = if host_network { host_ip.clone() } else { String::new() };
+        let fallback_ip = if host_network {
+            host_ip.clone()
+        } else {
+            String::new()
+        };
         let started = match self.runtime.start_pod(pod).await {
             Ok(s) => s,
             Err(e) => {
@@ -311,7 +315,10 @@ impl Pods {
                 let started = match this.runtime.sync_pod(&current).await {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!(pod = current.metadata.name.as_deref().unwrap_or(""), "syncing the pod: {e:#}");
+                        tracing::warn!(
+                            pod = current.metadata.name.as_deref().unwrap_or(""),
+                            "syncing the pod: {e:#}"
+                        );
                         continue;
                     }
                 };
@@ -410,7 +417,10 @@ impl Pods {
         };
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         match pods_api(&self.client, pod).delete(name, &params).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.runtime.forget_pod(pod);
+                Ok(())
+            }
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e.into()),
         }

@@ -110,9 +110,7 @@ fn state_json(state: &ContainerState, container_id: &str) -> Value {
 fn container_status(r: &ContainerRecord, ready: bool) -> Value {
     let started = matches!(r.state, ContainerState::Running { .. });
     let last = match &r.last_state {
-        // The previous run's ID is not kept; upstream reports it, so the
-        // current one stands in only when it is the same container.
-        Some(s) => state_json(s, &r.container_id),
+        Some(s) => state_json(s, &r.last_container_id),
         None => json!({}),
     };
     let mut status = json!({
@@ -378,12 +376,7 @@ pub enum Stop {
 /// The terminal status of a pod whose containers were stopped: every
 /// running container becomes terminated, and the phase is Succeeded when
 /// they all exited 0, else Failed.
-pub fn stopped(
-    pod: &Pod,
-    why: Stop,
-    last: Option<&StartedPod>,
-    now: DateTime<Utc>,
-) -> Value {
+pub fn stopped(pod: &Pod, why: Stop, last: Option<&StartedPod>, now: DateTime<Utc>) -> Value {
     let now_s = time(now);
     // What the runtime saw the containers exit with, by name.
     let exits: std::collections::HashMap<&str, &ContainerRecord> = last

@@ -21,7 +21,10 @@ pub enum ContainerState {
         finished_at: DateTime<Utc>,
     },
     /// Not running: being created, waiting for an image or a restart.
-    Waiting { reason: String, message: String },
+    Waiting {
+        reason: String,
+        message: String,
+    },
 }
 
 /// A container as the runtime reports it.
@@ -35,6 +38,8 @@ pub struct ContainerRecord {
     pub state: ContainerState,
     /// The state of the container's previous run, once it restarted.
     pub last_state: Option<ContainerState>,
+    /// `<runtime>://<id>` of that previous run.
+    pub last_container_id: String,
     pub restart_count: i32,
 }
 
@@ -60,6 +65,9 @@ pub trait Runtime: Send + Sync {
     /// removes its sandbox; the containers' last states when the runtime
     /// knows them.
     async fn stop_pod(&self, pod: &Pod, grace: i64) -> anyhow::Result<Option<StartedPod>>;
+    /// Drops what the runtime kept for a pod after its deletion (its log
+    /// files).
+    fn forget_pod(&self, _pod: &Pod) {}
     /// Whether started pods need `sync_pod` calls: their containers exit
     /// and restart on their own (a real runtime).
     fn supervises(&self) -> bool {
@@ -101,6 +109,7 @@ impl Simulated {
             image_id: format!("sha256:{}", hex_id(&[image])),
             state,
             last_state: None,
+            last_container_id: String::new(),
             restart_count: 0,
         }
     }

@@ -38,6 +38,7 @@ struct Slot {
     image_id: String,
     state: ContainerState,
     last_state: Option<ContainerState>,
+    last_id: Option<String>,
     restart_count: i32,
     /// Crash back-off: the wait before the next restart once set.
     backoff: Option<Duration>,
@@ -59,6 +60,7 @@ impl Slot {
                 message: String::new(),
             },
             last_state: None,
+            last_id: None,
             restart_count: 0,
             backoff: None,
             pull_retry_at: None,
@@ -67,13 +69,15 @@ impl Slot {
     }
 
     fn record(&self) -> ContainerRecord {
+        let id = |id: &Option<String>| {
+            id.as_ref()
+                .map(|id| format!("containerd://{id}"))
+                .unwrap_or_default()
+        };
         ContainerRecord {
             name: self.name.clone(),
-            container_id: self
-                .id
-                .as_ref()
-                .map(|id| format!("containerd://{id}"))
-                .unwrap_or_default(),
+            container_id: id(&self.id),
+            last_container_id: id(&self.last_id),
             image: self.image.clone(),
             image_id: self.image_id.clone(),
             state: self.state.clone(),
@@ -209,7 +213,11 @@ fn sandbox_config(pod: &Pod) -> cri::PodSandboxConfig {
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
             attempt: 0,
         }),
-        hostname: if host_network { String::new() } else { hostname },
+        hostname: if host_network {
+            String::new()
+        } else {
+            hostname
+        },
         log_directory: pod_log_dir(pod).display().to_string(),
         labels: labels(pod),
         annotations: pod
@@ -245,7 +253,12 @@ fn sandbox_config(pod: &Pod) -> cri::PodSandboxConfig {
 fn resources(c: &Container) -> cri::LinuxContainerResources {
     use rkube_scheduler::quantity::{milli_value, value};
     let res = c.resources.as_ref();
-    let get = |m: Option<&std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+    let get = |m: Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >,
                k: &str| m.and_then(|m| m.get(k)).map(|q| q.0.clone());
     let limits = res.and_then(|r| r.limits.as_ref());
     let requests = res.and_then(|r| r.requests.as_ref());
@@ -277,7 +290,9 @@ impl CriRuntime {
         })
     }
 
-    fn rt(&self) -> k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel> {
+    fn rt(
+        &self,
+    ) -> k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel> {
         self.cri.runtime.clone()
     }
 
@@ -371,7 +386,10 @@ impl CriRuntime {
             Ok(r) => Ok(r.into_inner().image_ref),
             Err(e) => Err((
                 "ErrImagePull".into(),
-                format!("failed to pull and unpack image \"{image}\": {}", e.message()),
+                format!(
+                    "failed to pull and unpack image \"{image}\": {}",
+                    e.message()
+                ),
             )),
         }
     }
@@ -393,7 +411,9 @@ impl CriRuntime {
                 .collect()
         };
         let spec = pod.spec.as_ref();
-        let share_pid = spec.and_then(|s| s.share_process_namespace).unwrap_or(false);
+        let share_pid = spec
+            .and_then(|s| s.share_process_namespace)
+            .unwrap_or(false);
         let host_pid = spec.and_then(|s| s.host_pid).unwrap_or(false);
         let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
         let sc = c.security_context.as_ref();
@@ -440,7 +460,9 @@ impl CriRuntime {
                     privileged: sc.and_then(|s| s.privileged).unwrap_or(false),
                     run_as_user: run_as_user.map(|value| cri::Int64Value { value }),
                     run_as_group: run_as_group.map(|value| cri::Int64Value { value }),
-                    readonly_rootfs: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
+                    readonly_rootfs: sc
+                        .and_then(|s| s.read_only_root_filesystem)
+                        .unwrap_or(false),
                     namespace_options: Some(cri::NamespaceOption {
                         network: if host_network {
                             cri::NamespaceMode::Node as i32
@@ -479,7 +501,8 @@ impl CriRuntime {
             }
             Err((reason, message)) => {
                 let wait = slot.pull_backoff;
-                slot.pull_retry_at = Some(now + chrono::Duration::from_std(wait).unwrap_or_default());
+                slot.pull_retry_at =
+                    Some(now + chrono::Duration::from_std(wait).unwrap_or_default());
                 slot.pull_backoff = (wait * 2).min(BACKOFF_MAX);
                 // The first failure says why; later ones that it waits.
                 let (reason, message) = match &slot.state {
@@ -599,13 +622,14 @@ impl CriRuntime {
                 };
             }
             Ok(cri::ContainerState::ContainerExited) => {
-                let reason = if !s.reason.is_empty() && s.reason != "Completed" && s.reason != "Error" {
-                    s.reason.clone()
-                } else if s.exit_code == 0 {
-                    "Completed".into()
-                } else {
-                    "Error".into()
-                };
+                let reason =
+                    if !s.reason.is_empty() && s.reason != "Completed" && s.reason != "Error" {
+                        s.reason.clone()
+                    } else if s.exit_code == 0 {
+                        "Completed".into()
+                    } else {
+                        "Error".into()
+                    };
                 // A container waiting out its back-off keeps that state.
                 if !matches!(slot.state, ContainerState::Waiting { .. }) {
                     slot.state = ContainerState::Exited {
@@ -643,6 +667,7 @@ impl CriRuntime {
             let since = (Utc::now() - finished_at).to_std().unwrap_or_default();
             if since < wait {
                 slot.last_state = Some(exited);
+                slot.last_id = slot.id.clone();
                 slot.state = ContainerState::Waiting {
                     reason: "CrashLoopBackOff".into(),
                     message: format!(
@@ -661,6 +686,7 @@ impl CriRuntime {
             slot.backoff = Some(BACKOFF_INITIAL);
         }
         slot.last_state = Some(exited);
+        slot.last_id = slot.id.clone();
         slot.restart_count += 1;
         self.run_container(pod, c, state, slot).await;
     }
@@ -670,7 +696,9 @@ impl CriRuntime {
         if state.stopped {
             return;
         }
-        let Some(spec) = pod.spec.as_ref() else { return };
+        let Some(spec) = pod.spec.as_ref() else {
+            return;
+        };
         let mut init = std::mem::take(&mut state.init);
         let mut containers = std::mem::take(&mut state.containers);
         for slot in init.iter_mut().chain(containers.iter_mut()) {
@@ -741,6 +769,16 @@ impl Runtime for CriRuntime {
         true
     }
 
+    fn forget_pod(&self, pod: &Pod) {
+        // Upstream removes a deleted pod's logs with its containers.
+        let dir = pod_log_dir(pod);
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("removing {}: {e}", dir.display());
+        }
+    }
+
     async fn start_pod(&self, pod: &Pod) -> anyhow::Result<StartedPod> {
         let uid = uid(pod);
         let Some(spec) = pod.spec.as_ref() else {
@@ -792,7 +830,11 @@ impl Runtime for CriRuntime {
                 .flatten()
                 .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always")))
                 .collect(),
-            containers: spec.containers.iter().map(|c| Slot::new(c, false)).collect(),
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| Slot::new(c, false))
+                .collect(),
             stopped: false,
         };
         let state = Arc::new(tokio::sync::Mutex::new(state));
