@@ -115,6 +115,16 @@ impl CriCluster {
 
 impl Drop for CriCluster {
     fn drop(&mut self) {
+        // The kubelet removes what its pods left (sandboxes, network
+        // namespaces) when they are deleted.
+        let _ = self.cluster.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "--all-namespaces",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
         self.cluster.stop();
         let dir = self.cluster.dir.path().to_string_lossy().into_owned();
         cleanup_runtime(&dir);
@@ -165,11 +175,30 @@ fn cleanup_runtime(dir: &str) {
         }
         i += 1;
     }
+    // Network namespaces of the doomed (pause) processes, to delete with
+    // them.
+    use std::os::unix::fs::MetadataExt;
+    let inodes: Vec<u64> = doomed
+        .iter()
+        .filter_map(|pid| std::fs::metadata(format!("/proc/{pid}/ns/net")).ok())
+        .map(|m| m.ino())
+        .collect();
+    let netns: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| inodes.contains(&m.ino())))
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
     for pid in doomed.iter().rev() {
         // SAFETY: plain kill(2) of processes this test's runtime started.
         unsafe {
             libc::kill(*pid, libc::SIGKILL);
         }
+    }
+    for name in netns {
+        let _ = Command::new("ip").args(["netns", "delete", &name]).output();
     }
     if let Ok(mounts) = std::fs::read_to_string("/proc/mounts") {
         let mut under: Vec<&str> = mounts
