@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::harness::Cluster;
 
 /// Generous: these wait for things that happen within seconds.
-const PATIENCE: Duration = Duration::from_secs(90);
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// What running pods for real needs, or why it is missing.
 fn missing_prerequisite() -> Option<String> {
@@ -244,11 +244,21 @@ async fn pod_json(pods: &Api<Pod>, name: &str) -> Option<Value> {
 }
 
 async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) -> Value {
-    wait_until(&format!("pod {name} {phase}"), || async {
-        let p = pod_json(pods, name).await?;
-        (p["status"]["phase"] == phase).then_some(p)
-    })
-    .await
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let p = pod_json(pods, name).await;
+        if let Some(p) = &p
+            && p["status"]["phase"] == phase
+        {
+            return p.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for pod {name} {phase}: {}",
+            p.map(|p| p["status"].to_string()).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn log_dir(pod: &Value) -> PathBuf {
@@ -568,4 +578,101 @@ async fn cri_deletion_respects_the_grace_period() {
     let t = &last["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(t["exitCode"], 137, "killed after the grace period: {last}");
     assert_eq!(last["status"]["phase"], "Failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_volumes_and_env_are_what_upstream_gives() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.5.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {color: blue, size: large}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: s3cret}
+"#,
+    );
+    let pods = c.pods().await;
+    let script = "echo env:$COLOR:$PASSWORD:$cfg_size:$POD_NAME:$GREETING; \
+                  echo args:$1; \
+                  echo cm:$(cat /etc/cm/color); \
+                  echo secret:$(cat /etc/secret/password); \
+                  echo labels:$(cat /etc/info/labels); \
+                  echo name:$(cat /etc/info/name); \
+                  echo projected:$(cat /etc/all/color)/$(cat /etc/all/pw); \
+                  echo data > /scratch/f && echo scratch:$(cat /scratch/f)";
+    let mut p = pod(
+        "viewer",
+        json!({
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "app",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", script, "sh"],
+                "args": ["$(POD_NAME)-arg"],
+                "env": [
+                    {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}},
+                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "GREETING", "value": "hi-$(POD_NAME)"}
+                ],
+                "envFrom": [{"prefix": "cfg_", "configMapRef": {"name": "settings"}}],
+                "volumeMounts": [
+                    {"name": "cm", "mountPath": "/etc/cm"},
+                    {"name": "secret", "mountPath": "/etc/secret"},
+                    {"name": "info", "mountPath": "/etc/info"},
+                    {"name": "all", "mountPath": "/etc/all"},
+                    {"name": "scratch", "mountPath": "/scratch"}
+                ]
+            }],
+            "volumes": [
+                {"name": "cm", "configMap": {"name": "settings"}},
+                {"name": "secret", "secret": {"secretName": "creds"}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                    {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}
+                ]}},
+                {"name": "all", "projected": {"sources": [
+                    {"configMap": {"name": "settings", "items": [{"key": "color", "path": "color"}]}},
+                    {"secret": {"name": "creds", "items": [{"key": "password", "path": "pw"}]}}
+                ]}},
+                {"name": "scratch", "emptyDir": {}}
+            ]
+        }),
+    );
+    p.metadata.labels = Some([("app".to_owned(), "viewer".to_owned())].into());
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "viewer", "Succeeded").await;
+    let log = read_log(&done, "app", 0);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once(" stdout F ").map(|(_, text)| text))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "env:blue:s3cret:large:viewer:hi-viewer",
+            "args:viewer-arg",
+            "cm:blue",
+            "secret:s3cret",
+            "labels:app=\"viewer\"",
+            "name:viewer",
+            "projected:blue/s3cret",
+            "scratch:data",
+        ],
+        "{log}"
+    );
+    pods.delete("viewer", &Default::default())
+        .await
+        .expect("delete");
 }

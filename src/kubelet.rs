@@ -92,6 +92,7 @@ pub fn hostname() -> String {
 /// Connects to (or starts) containerd and imports the image archives.
 async fn cri_runtime(
     flags: &Flags,
+    client: kube::Client,
     host_ip: &str,
     pod_cidr: &str,
 ) -> anyhow::Result<(
@@ -107,9 +108,10 @@ async fn cri_runtime(
     if let Some(dir) = &flags.image_archive_dir {
         rkube_kubelet::containerd::import_archives(&endpoint, dir).await?;
     }
-    let runtime = rkube_kubelet::CriRuntime::new(cri, host_ip.to_owned())
-        .await
-        .context("asking the runtime its version")?;
+    let runtime =
+        rkube_kubelet::CriRuntime::new(cri, client, host_ip.to_owned(), flags.root_dir.clone())
+            .await
+            .context("asking the runtime its version")?;
     Ok((Arc::new(runtime), supervise))
 }
 
@@ -189,10 +191,10 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         .pod_cidr
         .clone()
         .unwrap_or_else(|| DEFAULT_POD_CIDR.into());
-    let (runtime, supervise) = cri_runtime(&flags, &ip, &pod_cidr).await?;
+    let client = crate::controller_manager::client(&flags.kubeconfig).await?;
+    let (runtime, supervise) = cri_runtime(&flags, client.clone(), &ip, &pod_cidr).await?;
     let mut node = rkube_kubelet::NodeConfig::host(&name, &ip, &flags.root_dir);
     node.pod_cidr = Some(pod_cidr);
-    let client = crate::controller_manager::client(&flags.kubeconfig).await?;
     tokio::select! {
         r = rkube_kubelet::run(client, vec![node], runtime) => r,
         () = supervise => anyhow::bail!("containerd supervision ended"),

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod env;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -115,6 +116,7 @@ struct PodState {
     sandbox_id: String,
     sandbox_config: cri::PodSandboxConfig,
     pod_ip: Option<String>,
+    volumes: Vec<volumes::Prepared>,
     init: Vec<Slot>,
     containers: Vec<Slot>,
     /// Set by `stop_pod`: nothing starts any more.
@@ -133,8 +135,11 @@ impl PodState {
 
 pub struct CriRuntime {
     cri: Cri,
+    client: kube::Client,
     version: String,
     host_ip: String,
+    /// The kubelet's --root-dir: pod volumes live under `pods/<uid>`.
+    root_dir: PathBuf,
     pods: Mutex<HashMap<String, Arc<tokio::sync::Mutex<PodState>>>>,
 }
 
@@ -280,12 +285,19 @@ fn resources(c: &Container) -> cri::LinuxContainerResources {
 }
 
 impl CriRuntime {
-    pub async fn new(cri: Cri, host_ip: String) -> anyhow::Result<CriRuntime> {
+    pub async fn new(
+        cri: Cri,
+        client: kube::Client,
+        host_ip: String,
+        root_dir: PathBuf,
+    ) -> anyhow::Result<CriRuntime> {
         let version = cri.version().await?;
         Ok(CriRuntime {
             cri,
+            client,
             version,
             host_ip,
+            root_dir,
             pods: Mutex::new(HashMap::new()),
         })
     }
@@ -394,15 +406,17 @@ impl CriRuntime {
         }
     }
 
-    fn container_config(
+    async fn container_config(
         &self,
         pod: &Pod,
         c: &Container,
         image_id: &str,
         attempt: u32,
-        pod_ip: &str,
+        state: &PodState,
     ) -> anyhow::Result<cri::ContainerConfig> {
-        let env = env::container_env(pod, c, pod_ip, &self.host_ip)?;
+        let pod_ip = state.pod_ip.as_deref().unwrap_or("");
+        let env = env::container_env(&self.client, pod, c, pod_ip, &self.host_ip).await?;
+        let mounts = volumes::mounts(&state.volumes, c.volume_mounts.as_ref())?;
         let vars: HashMap<String, String> = env.iter().cloned().collect();
         let expand = |list: &Option<Vec<String>>| -> Vec<String> {
             list.iter()
@@ -444,6 +458,7 @@ impl CriRuntime {
                 .into_iter()
                 .map(|(key, value)| cri::KeyValue { key, value })
                 .collect(),
+            mounts,
             labels,
             annotations: [(
                 "io.kubernetes.container.restartCount".to_owned(),
@@ -535,13 +550,10 @@ impl CriRuntime {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             tracing::warn!("creating {}: {e}", dir.display());
         }
-        let config = match self.container_config(
-            pod,
-            c,
-            &image_id,
-            attempt,
-            state.pod_ip.as_deref().unwrap_or(""),
-        ) {
+        let config = match self
+            .container_config(pod, c, &image_id, attempt, state)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 slot.state = ContainerState::Waiting {
@@ -791,6 +803,7 @@ impl Runtime for CriRuntime {
             return Ok(state.started());
         }
         self.remove_stale(&uid).await?;
+        let prepared = volumes::prepare(&self.root_dir, &self.client, pod).await?;
         let log_dir = pod_log_dir(pod);
         std::fs::create_dir_all(&log_dir)?;
         let config = sandbox_config(pod);
@@ -824,6 +837,7 @@ impl Runtime for CriRuntime {
             } else {
                 pod_ip
             },
+            volumes: prepared,
             init: spec
                 .init_containers
                 .iter()
@@ -859,6 +873,7 @@ impl Runtime for CriRuntime {
         let Some(state) = state else {
             // Not started here (or already stopped): only stale sandboxes.
             self.remove_stale(&uid(pod)).await?;
+            volumes::cleanup(&self.root_dir, pod);
             return Ok(None);
         };
         let mut state = state.lock().await;
@@ -898,6 +913,7 @@ impl Runtime for CriRuntime {
         state.containers = containers;
         let last = state.started();
         self.remove_sandbox(&state.sandbox_id).await;
+        volumes::cleanup(&self.root_dir, pod);
         lock(&self.pods).remove(&uid(pod));
         Ok(Some(last))
     }
