@@ -201,13 +201,11 @@ async fn prepare_one(
             "DirectoryOrCreate" => {
                 std::fs::create_dir_all(&path)?;
             }
-            "FileOrCreate" => {
-                if !path.exists() {
-                    if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    std::fs::write(&path, b"")?;
+            "FileOrCreate" if !path.exists() => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
                 }
+                std::fs::write(&path, b"")?;
             }
             "Directory" => {
                 anyhow::ensure!(path.is_dir(), "hostPath {} is not a directory", host.path)
