@@ -676,3 +676,108 @@ stringData: {password: s3cret}
         .await
         .expect("delete");
 }
+
+fn condition_status(pod: &Value, kind: &str) -> String {
+    pod["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_probes_restart_and_gate_readiness() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.6.0/24").await;
+    let pods = c.pods().await;
+    // Liveness: healthy for a while, then its exec probe fails and the
+    // container is restarted.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "liveness",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "app",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; sleep 600"],
+                "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]},
+                                   "periodSeconds": 1, "failureThreshold": 2},
+            }]}),
+        ),
+    )
+    .await
+    .expect("create");
+    // Readiness: not ready, ready once the file exists, not ready again
+    // when it goes (exec); and an httpd behind httpGet readiness and
+    // tcpSocket liveness probes.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "readiness",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [
+                {
+                    "name": "flips",
+                    "image": "docker.io/library/busybox:1.36",
+                    "command": ["sh", "-c", "sleep 3; touch /tmp/ready; sleep 4; rm /tmp/ready; sleep 600"],
+                    "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]},
+                                        "periodSeconds": 1, "failureThreshold": 1},
+                },
+                {
+                    "name": "web",
+                    "image": "docker.io/library/busybox:1.36",
+                    "command": ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": "/index.html", "port": "http"}, "periodSeconds": 1},
+                    "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ]}),
+        ),
+    )
+    .await
+    .expect("create");
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if let Some(p) = pod_json(&pods, "readiness").await
+            && p["status"]["phase"] == "Running"
+        {
+            let ready = condition_status(&p, "Ready");
+            if seen.last() != Some(&ready) {
+                seen.push(ready);
+            }
+            let web = p["status"]["containerStatuses"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["name"] == "web"))
+                .cloned()
+                .unwrap_or_default();
+            if seen.len() >= 3 {
+                assert_eq!(web["ready"], true, "httpGet readiness: {web}");
+                assert_eq!(web["restartCount"], 0, "tcpSocket liveness: {web}");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        seen,
+        ["False", "True", "False"],
+        "the Ready condition over time"
+    );
+
+    let p = wait_until("the liveness probe to restart the container", || async {
+        let p = pod_json(&pods, "liveness").await?;
+        (p["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 1).then_some(p)
+    })
+    .await;
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert!(last["exitCode"].as_i64().is_some_and(|c| c != 0), "{last}");
+    for name in ["liveness", "readiness"] {
+        pods.delete(name, &Default::default())
+            .await
+            .expect("delete");
+    }
+}

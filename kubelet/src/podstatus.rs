@@ -107,8 +107,15 @@ fn state_json(state: &ContainerState, container_id: &str) -> Value {
     }
 }
 
+/// Whether the container counts as ready: running, and passing its
+/// readiness probe when it has one.
+fn is_ready(r: &ContainerRecord) -> bool {
+    let running = matches!(r.state, ContainerState::Running { .. });
+    running && r.ready.unwrap_or(true)
+}
+
 fn container_status(r: &ContainerRecord, ready: bool) -> Value {
-    let started = matches!(r.state, ContainerState::Running { .. });
+    let started = matches!(r.state, ContainerState::Running { .. }) && r.started.unwrap_or(true);
     let last = match &r.last_state {
         Some(s) => state_json(s, &r.last_container_id),
         None => json!({}),
@@ -246,20 +253,19 @@ pub fn running(
         .init_containers
         .iter()
         .map(|r| {
-            let ready = exited_ok(r)
-                || (is_sidecar(pod, &r.name) && matches!(r.state, ContainerState::Running { .. }));
+            let ready = exited_ok(r) || (is_sidecar(pod, &r.name) && is_ready(r));
             container_status(r, ready)
         })
         .collect();
     let containers: Vec<Value> = started
         .containers
         .iter()
-        .map(|r| container_status(r, matches!(r.state, ContainerState::Running { .. })))
+        .map(|r| container_status(r, is_ready(r)))
         .collect();
     let unready: Vec<String> = started
         .containers
         .iter()
-        .filter(|r| !matches!(r.state, ContainerState::Running { .. }))
+        .filter(|r| !is_ready(r))
         .map(|r| r.name.clone())
         .collect();
     let incomplete = incomplete_init(pod, started);

@@ -40,6 +40,10 @@ pub struct ContainerRecord {
     pub last_state: Option<ContainerState>,
     /// `<runtime>://<id>` of that previous run.
     pub last_container_id: String,
+    /// Readiness and startup as probes found them; None: as the state
+    /// says (running is ready and started).
+    pub ready: Option<bool>,
+    pub started: Option<bool>,
     pub restart_count: i32,
 }
 
@@ -110,6 +114,8 @@ impl Simulated {
             state,
             last_state: None,
             last_container_id: String::new(),
+            ready: None,
+            started: None,
             restart_count: 0,
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod env;
+pub mod probes;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -46,6 +47,12 @@ struct Slot {
     /// Image pull back-off: no new pull before this time.
     pull_retry_at: Option<DateTime<Utc>>,
     pull_backoff: Duration,
+    /// Probe tallies of the current run.
+    startup: probes::Tally,
+    liveness: probes::Tally,
+    readiness: probes::Tally,
+    has_startup: bool,
+    has_readiness: bool,
 }
 
 impl Slot {
@@ -66,6 +73,11 @@ impl Slot {
             backoff: None,
             pull_retry_at: None,
             pull_backoff: BACKOFF_INITIAL,
+            startup: Default::default(),
+            liveness: Default::default(),
+            readiness: Default::default(),
+            has_startup: c.startup_probe.is_some(),
+            has_readiness: c.readiness_probe.is_some(),
         }
     }
 
@@ -79,12 +91,20 @@ impl Slot {
             name: self.name.clone(),
             container_id: id(&self.id),
             last_container_id: id(&self.last_id),
+            ready: self
+                .has_readiness
+                .then_some(self.readiness.result == Some(true) && self.startup_passed()),
+            started: self.has_startup.then_some(self.startup_passed()),
             image: self.image.clone(),
             image_id: self.image_id.clone(),
             state: self.state.clone(),
             last_state: self.last_state.clone(),
             restart_count: self.restart_count,
         }
+    }
+
+    fn startup_passed(&self) -> bool {
+        !self.has_startup || self.startup.result == Some(true)
     }
 
     fn running(&self) -> bool {
@@ -598,7 +618,76 @@ impl CriRuntime {
             return;
         }
         slot.state = ContainerState::Running { started_at: now };
+        slot.startup = Default::default();
+        slot.liveness = Default::default();
+        slot.readiness = Default::default();
         self.refresh(slot).await;
+    }
+
+    /// Runs the container's due probes; a failed startup or liveness
+    /// probe kills it (the restart policy then applies).
+    async fn probe(&self, pod: &Pod, c: &Container, state: &PodState, slot: &mut Slot) {
+        let ContainerState::Running { started_at } = slot.state else {
+            return;
+        };
+        let Some(id) = slot.id.clone() else { return };
+        let pod_ip = state.pod_ip.clone().unwrap_or_default();
+        let ports: Vec<(String, i32)> = c
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|p| Some((p.name.clone()?, p.container_port)))
+            .collect();
+        let now = Utc::now();
+        let mut kill = None;
+        if let Some(p) = &c.startup_probe
+            && slot.startup.result != Some(true)
+        {
+            if probes::due(p, &slot.startup, started_at, now) {
+                let ok = probes::run(&self.cri, p, &id, &pod_ip, &ports).await;
+                probes::record(p, &mut slot.startup, ok, now);
+                if slot.startup.result == Some(false) {
+                    kill = Some(("startup", p.termination_grace_period_seconds));
+                }
+            }
+        } else {
+            if let Some(p) = &c.liveness_probe
+                && probes::due(p, &slot.liveness, started_at, now)
+            {
+                let ok = probes::run(&self.cri, p, &id, &pod_ip, &ports).await;
+                probes::record(p, &mut slot.liveness, ok, now);
+                if slot.liveness.result == Some(false) {
+                    kill = Some(("liveness", p.termination_grace_period_seconds));
+                }
+            }
+            if let Some(p) = &c.readiness_probe
+                && probes::due(p, &slot.readiness, started_at, now)
+            {
+                let ok = probes::run(&self.cri, p, &id, &pod_ip, &ports).await;
+                probes::record(p, &mut slot.readiness, ok, now);
+            }
+        }
+        if let Some((which, grace)) = kill {
+            let grace = grace
+                .or_else(|| pod.spec.as_ref()?.termination_grace_period_seconds)
+                .unwrap_or(30);
+            tracing::info!(
+                pod = pod.metadata.name.as_deref().unwrap_or(""),
+                container = %c.name,
+                "container failed its {which} probe, will be restarted"
+            );
+            if let Err(e) = self
+                .rt()
+                .stop_container(cri::StopContainerRequest {
+                    container_id: id,
+                    timeout: grace,
+                })
+                .await
+            {
+                tracing::warn!("stopping the container: {}", e.message());
+            }
+            self.refresh(slot).await;
+        }
     }
 
     /// Reads the container's state from the runtime.
@@ -745,6 +834,14 @@ impl CriRuntime {
                     break;
                 }
             }
+        }
+        for (slot, c) in init
+            .iter_mut()
+            .zip(spec.init_containers.iter().flatten())
+            .filter(|(s, _)| s.sidecar)
+            .chain(containers.iter_mut().zip(&spec.containers))
+        {
+            self.probe(pod, c, state, slot).await;
         }
         if initialized {
             for (slot, c) in containers.iter_mut().zip(&spec.containers) {
