@@ -75,6 +75,23 @@ impl Cluster {
         c
     }
 
+    /// API server and scheduler (no controllers) started with more `rkube
+    /// up` flags, e.g. `--kubelet`.
+    pub async fn up_with_scheduler_and_args(args: &[&str]) -> Cluster {
+        let mut c = Cluster {
+            child: None,
+            controllers: false,
+            scheduler_port: Some(free_port()),
+            extra: args.iter().map(|a| a.to_string()).collect(),
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            etcd: None,
+        };
+        c.spawn();
+        c.wait_ready().await;
+        c
+    }
+
     /// A whole `rkube up` cluster: API server and controller manager.
     pub async fn up_with_controllers() -> Cluster {
         Self::start(tempfile::tempdir().expect("tempdir"), None, true).await

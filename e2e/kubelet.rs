@@ -339,14 +339,24 @@ impl Drop for Kubelet {
 async fn standalone_kubelet_runs_its_pods() {
     let cluster = Cluster::up().await;
     let kubeconfig = cluster.kubeconfig();
-    // Without an explicit runtime it refuses: no silent simulation.
+    // With no container runtime (nothing on the endpoint, no containerd
+    // to start) it refuses, naming the fixes: no silent simulation.
     let out = Command::new(rkube_binary())
         .args(["kubelet", "--node-name", "solo", "--kubeconfig"])
         .arg(&kubeconfig)
+        .arg("--root-dir")
+        .arg(cluster.dir.path().join("kubelet"))
+        .args([
+            "--container-runtime-endpoint",
+            "unix:///nonexistent/cri.sock",
+        ])
+        .env("PATH", "/nonexistent")
         .output()
         .expect("run rkube kubelet");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--runtime=simulated"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--runtime=simulated"), "{stderr}");
+    assert!(stderr.contains("hack/install-deps.sh"), "{stderr}");
 
     let _kubelet = Kubelet(
         Command::new(rkube_binary())

@@ -27,5 +27,6 @@ mod crd;
 mod crd_operator;
 mod harness;
 mod kubelet;
+mod kubelet_cri;
 mod openapi;
 mod scheduler;

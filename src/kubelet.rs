@@ -1,8 +1,12 @@
-//! `rkube kubelet`: the node agent as an API client. Only the simulated
-//! runtime exists so far; it must be chosen explicitly.
+//! `rkube kubelet`: the node agent as an API client. Pods run through CRI
+//! (containerd: the one on `--container-runtime-endpoint`, else one the
+//! kubelet starts itself); `--runtime=simulated` runs them without
+//! processes, for scale tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use anyhow::Context;
 
 #[derive(clap::Parser, Debug, Clone)]
 #[command(about = "The Kubernetes node agent")]
@@ -19,50 +23,182 @@ pub struct Flags {
     /// The node's InternalIP; the host's first address by default.
     #[arg(long)]
     pub node_ip: Option<String>,
-    /// spec.podCIDR to register the node with.
+    /// spec.podCIDR to register the node with (with CRI, the range of the
+    /// managed containerd's CNI bridge; 10.244.0.0/24 when unset).
     #[arg(long)]
     pub pod_cidr: Option<String>,
-    /// `simulated`: pods report Running without processes (as KWOK).
-    /// `remote` (CRI) is not implemented yet.
+    /// `remote`: CRI (containerd). `simulated`: pods report Running
+    /// without processes (as KWOK).
     #[arg(long, default_value = "remote")]
     pub runtime: String,
+    /// The CRI endpoint. When nothing answers there and containerd is
+    /// installed, the kubelet starts its own under --root-dir.
+    #[arg(long, default_value = DEFAULT_ENDPOINT)]
+    pub container_runtime_endpoint: String,
+    /// Image archives (`*.tar`, OCI or Docker) to import at start
+    /// (hack/images builds pause and busybox).
+    #[arg(long)]
+    pub image_archive_dir: Option<PathBuf>,
+    /// The kubelet's state, and a managed containerd's root, state and
+    /// socket.
+    #[arg(long, default_value = "/var/lib/kubelet")]
+    pub root_dir: PathBuf,
+}
+
+pub const DEFAULT_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
+/// The pod range of a CRI node registered without one.
+pub const DEFAULT_POD_CIDR: &str = "10.244.0.0/24";
+
+impl Flags {
+    /// The one real node `rkube up --kubelet` runs.
+    pub fn for_up(
+        kubeconfig: PathBuf,
+        node_name: String,
+        root_dir: PathBuf,
+        endpoint: Option<String>,
+        image_archive_dir: Option<PathBuf>,
+        pod_cidr: Option<String>,
+    ) -> Flags {
+        Flags {
+            kubeconfig,
+            hostname_override: None,
+            node_name: Some(node_name),
+            node_ip: None,
+            pod_cidr,
+            runtime: "remote".into(),
+            container_runtime_endpoint: endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
+            image_archive_dir,
+            root_dir,
+        }
+    }
 }
 
 pub fn runtime(name: &str) -> anyhow::Result<Arc<dyn rkube_kubelet::Runtime>> {
     match name {
         "simulated" => Ok(Arc::new(rkube_kubelet::Simulated)),
-        "remote" | "cri" => anyhow::bail!(
-            "the CRI runtime is not implemented yet; run with --runtime=simulated for pods without processes"
-        ),
         other => {
             anyhow::bail!("--runtime: unknown runtime {other:?} (expected simulated or remote)")
         }
     }
 }
 
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase()
+}
+
+/// Connects to (or starts) containerd and imports the image archives.
+async fn cri_runtime(
+    flags: &Flags,
+    client: kube::Client,
+    host_ip: &str,
+    pod_cidr: &str,
+) -> anyhow::Result<(
+    Arc<dyn rkube_kubelet::Runtime>,
+    std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+)> {
+    let opts = rkube_kubelet::containerd::RuntimeOptions {
+        endpoint: flags.container_runtime_endpoint.clone(),
+        data_dir: flags.root_dir.clone(),
+        pod_cidr: pod_cidr.to_owned(),
+    };
+    let (cri, endpoint, supervise) = rkube_kubelet::containerd::connect(&opts).await?;
+    if let Some(dir) = &flags.image_archive_dir {
+        rkube_kubelet::containerd::import_archives(&endpoint, dir).await?;
+    }
+    let runtime =
+        rkube_kubelet::CriRuntime::new(cri, client, host_ip.to_owned(), flags.root_dir.clone())
+            .await
+            .context("asking the runtime its version")?;
+    Ok((Arc::new(runtime), supervise))
+}
+
+/// The IPv4 address of the interface with the default route, as
+/// upstream's kubelet picks the node IP (never a pod bridge's).
+fn default_route_address() -> Option<std::net::IpAddr> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    let iface = routes.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 7 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_owned())
+    })?;
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we walk read-only and free once.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = addrs;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: a NUL-terminated name and a sockaddr of the family it
+        // says.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if name.to_str() != Ok(iface.as_str())
+            || i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET
+        {
+            continue;
+        }
+        let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+        found = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+            u32::from_be(sin.sin_addr.s_addr),
+        )));
+        break;
+    }
+    // SAFETY: the list getifaddrs returned, freed once.
+    unsafe { libc::freeifaddrs(addrs) };
+    found
+}
+
+fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
-    let runtime = runtime(&flags.runtime)?;
     let name = flags
         .node_name
-        .or(flags.hostname_override)
-        .unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .unwrap_or_default()
-                .trim()
-                .to_lowercase()
-        });
+        .clone()
+        .or(flags.hostname_override.clone())
+        .unwrap_or_else(hostname);
     anyhow::ensure!(!name.is_empty(), "no node name: pass --node-name");
-    let ip = match flags.node_ip {
-        Some(ip) => ip,
-        None => crate::up::host_addresses()
-            .first()
-            .map(ToString::to_string)
+    let ip = match &flags.node_ip {
+        Some(ip) => ip.clone(),
+        None => default_route_address()
+            .or_else(|| crate::up::host_addresses().first().copied())
+            .map(|ip| ip.to_string())
             .unwrap_or_else(|| "127.0.0.1".into()),
     };
-    let mut node = rkube_kubelet::NodeConfig::simulated(&name, &ip);
-    node.pod_cidr = flags.pod_cidr;
+    if flags.runtime == "simulated" {
+        let runtime = runtime(&flags.runtime)?;
+        let mut node = rkube_kubelet::NodeConfig::simulated(&name, &ip);
+        node.pod_cidr = flags.pod_cidr;
+        let client = crate::controller_manager::client(&flags.kubeconfig).await?;
+        return rkube_kubelet::run(client, vec![node], runtime).await;
+    }
+    anyhow::ensure!(
+        matches!(flags.runtime.as_str(), "remote" | "cri"),
+        "--runtime: unknown runtime {:?} (expected simulated or remote)",
+        flags.runtime
+    );
+    ensure_dir(&flags.root_dir)?;
+    let pod_cidr = flags
+        .pod_cidr
+        .clone()
+        .unwrap_or_else(|| DEFAULT_POD_CIDR.into());
     let client = crate::controller_manager::client(&flags.kubeconfig).await?;
-    rkube_kubelet::run(client, vec![node], runtime).await
+    let (runtime, supervise) = cri_runtime(&flags, client.clone(), &ip, &pod_cidr).await?;
+    let mut node = rkube_kubelet::NodeConfig::host(&name, &ip, &flags.root_dir);
+    node.pod_cidr = Some(pod_cidr);
+    tokio::select! {
+        r = rkube_kubelet::run(client, vec![node], runtime) => r,
+        () = supervise => anyhow::bail!("containerd supervision ended"),
+    }
 }
 
 /// The simulated nodes `rkube up --simulated-nodes N` hosts:

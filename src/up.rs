@@ -37,6 +37,20 @@ pub struct Flags {
     /// share one identity, `system:node:simulated`.
     #[arg(long, default_value_t = 0)]
     pub simulated_nodes: u32,
+    /// Also run a real node (the kubelet on CRI) named for this host: pods
+    /// bound to it run in containerd, the one on
+    /// --container-runtime-endpoint or one started under the data dir.
+    #[arg(long)]
+    pub kubelet: bool,
+    /// The node's CRI endpoint (implies --kubelet).
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<String>,
+    /// Image archives the node imports at start (implies --kubelet).
+    #[arg(long)]
+    pub image_archive_dir: Option<PathBuf>,
+    /// The real node's podCIDR (its CNI bridge's range).
+    #[arg(long)]
+    pub pod_cidr: Option<String>,
     /// Run without the scheduler.
     #[arg(long)]
     pub no_scheduler: bool,
@@ -149,6 +163,27 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         let nodes = crate::kubelet::simulated_nodes(flags.simulated_nodes);
         rkube_kubelet::run(client, nodes, runtime).await
     };
+    let kubelet = async {
+        if !(flags.kubelet
+            || flags.container_runtime_endpoint.is_some()
+            || flags.image_archive_dir.is_some())
+        {
+            return std::future::pending().await;
+        }
+        let name = crate::kubelet::hostname();
+        let kubeconfig = dir.join("kubelet.conf");
+        pki.kubelet_kubeconfig(&kubeconfig, &server_url, &name)
+            .context("writing the kubelet's kubeconfig")?;
+        crate::kubelet::run(crate::kubelet::Flags::for_up(
+            kubeconfig,
+            name,
+            dir.join("kubelet"),
+            flags.container_runtime_endpoint.clone(),
+            flags.image_archive_dir.clone(),
+            flags.pod_cidr.clone(),
+        ))
+        .await
+    };
     let scheduler = async {
         if flags.no_scheduler {
             return std::future::pending().await;
@@ -163,6 +198,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         return tokio::select! {
             served = serving => served.context("the API server task")?,
             ran = nodes => ran.context("the simulated nodes"),
+            ran = kubelet => ran.context("the kubelet"),
             scheduled = scheduler => scheduled.context("the scheduler"),
         };
     }
@@ -177,6 +213,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         served = serving => served.context("the API server task")?,
         managed = crate::controller_manager::run(controllers) => managed.context("the controller manager"),
         ran = nodes => ran.context("the simulated nodes"),
+        ran = kubelet => ran.context("the kubelet"),
         scheduled = scheduler => scheduled.context("the scheduler"),
     }
 }

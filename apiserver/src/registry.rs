@@ -563,8 +563,15 @@ impl Registry {
         if unchanged {
             return Ok(old);
         }
-        // The last finalizer removed from an object being deleted deletes it.
+        // The last finalizer removed from an object being deleted deletes it;
+        // a pod still in its grace period stays for the kubelet (upstream's
+        // shouldDeleteDuringUpdate: only at grace period 0).
         if new.pointer("/metadata/deletionTimestamp").is_some()
+            && new
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                == 0
             && meta::finalizers(&new).is_empty()
             && !crate::strategy::spec_finalizers(r, &new)
         {

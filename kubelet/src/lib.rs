@@ -4,6 +4,8 @@
 //! single pod watch and one batched lease renewal.
 
 pub mod addresses;
+pub mod containerd;
+pub mod cri;
 pub mod lease;
 pub mod node;
 pub mod pods;
@@ -19,6 +21,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 
+pub use cri::CriRuntime;
 pub use node::NodeConfig;
 pub use runtime::{Runtime, Simulated};
 

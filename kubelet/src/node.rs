@@ -39,6 +39,38 @@ impl NodeConfig {
     }
 }
 
+impl NodeConfig {
+    /// A node backed by this machine: capacity from its CPUs, memory and
+    /// the filesystem of `root_dir`, as upstream's cadvisor reports them.
+    pub fn host(name: &str, ip: &str, root_dir: &std::path::Path) -> NodeConfig {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mem_kib = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let storage = disk_bytes(root_dir).unwrap_or(0);
+        NodeConfig {
+            name: name.to_owned(),
+            ip: ip.to_owned(),
+            pod_cidr: None,
+            cpu: cpus.to_string(),
+            memory: format!("{mem_kib}Ki"),
+            pods: 110,
+            ephemeral_storage: format!("{}Ki", storage / 1024),
+        }
+    }
+}
+
+fn disk_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed out-struct of the right type.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_blocks as u64 * st.f_frsize as u64)
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_owned())

@@ -23,6 +23,11 @@ use crate::runtime::Runtime;
 
 /// Pod status writes in flight at once.
 const WORKERS: usize = 64;
+/// How often a supervised pod's containers are checked (upstream's PLEG
+/// relists every second).
+const SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// Upstream's default terminationGracePeriodSeconds.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
 const WRITE_ATTEMPTS: u32 = 5;
 
 pub struct NodeEntry {
@@ -174,7 +179,7 @@ impl Pods {
         }
     }
 
-    async fn work(&self, work: Work) {
+    async fn work(self: &Arc<Self>, work: Work) {
         let (pod, result) = match work {
             Work::Start(pod) => {
                 let r = self.start(&pod).await;
@@ -206,10 +211,13 @@ impl Pods {
         .flatten()
     }
 
-    async fn start(&self, pod: &Pod) -> anyhow::Result<()> {
+    async fn start(self: &Arc<Self>, pod: &Pod) -> anyhow::Result<()> {
         let Some(node) = self.nodes.get(node_name(pod)) else {
             return Ok(());
         };
+        if self.runtime.supervises() {
+            return self.start_supervised(pod, node.clone()).await;
+        }
         let uid = uid(pod);
         let host_network = pod
             .spec
@@ -233,9 +241,102 @@ impl Pods {
         };
         let started = self.runtime.start_pod(pod).await?;
         let status = podstatus::running(pod, &started, &node.cfg.ip, &pod_ip, Utc::now());
-        if self.write_status(pod, status).await? {
+        if self.write_status(pod, status).await?.is_some() {
             self.schedule_deadline(pod);
         }
+        Ok(())
+    }
+
+    fn stage(&self, uid: &str) -> Option<Stage> {
+        lock(&self.stages).get(uid).copied()
+    }
+
+    /// Starts the pod on a real runtime, then syncs it every period until
+    /// it is terminal or stopping: init containers in order, restarts per
+    /// restartPolicy, container exits reported as they happen.
+    async fn start_supervised(
+        self: &Arc<Self>,
+        pod: &Pod,
+        node: Arc<NodeEntry>,
+    ) -> anyhow::Result<()> {
+        let uid = uid(pod);
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let host_ip = node.cfg.ip.clone();
+        let fallback_ip = if host_network {
+            host_ip.clone()
+        } else {
+            String::new()
+        };
+        let started = match self.runtime.start_pod(pod).await {
+            Ok(s) => s,
+            Err(e) => {
+                // Let a later event try again (upstream's pod worker
+                // retries the sync with back-off).
+                lock(&self.stages).remove(&uid);
+                let this = self.clone();
+                let pod = pod.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    if let Ok(Some(fresh)) = pods_api(&this.client, &pod)
+                        .get_opt(pod.metadata.name.as_deref().unwrap_or_default())
+                        .await
+                        && fresh.metadata.uid == pod.metadata.uid
+                    {
+                        this.observe(fresh);
+                    }
+                });
+                return Err(e);
+            }
+        };
+        let status = podstatus::running(pod, &started, &host_ip, &fallback_ip, Utc::now());
+        let Some(mut current) = self.write_status(pod, status.clone()).await? else {
+            return Ok(());
+        };
+        self.schedule_deadline(&current);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut last = status;
+            loop {
+                if matches!(phase(&current), "Succeeded" | "Failed") {
+                    let mut stages = lock(&this.stages);
+                    if stages.get(&uid) == Some(&Stage::Running) {
+                        stages.insert(uid.clone(), Stage::Done);
+                    }
+                    return;
+                }
+                tokio::time::sleep(SYNC_PERIOD).await;
+                if this.stage(&uid) != Some(Stage::Running) {
+                    return;
+                }
+                let started = match this.runtime.sync_pod(&current).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(
+                            pod = current.metadata.name.as_deref().unwrap_or(""),
+                            "syncing the pod: {e:#}"
+                        );
+                        continue;
+                    }
+                };
+                let status =
+                    podstatus::running(&current, &started, &host_ip, &fallback_ip, Utc::now());
+                if status == last || this.stage(&uid) != Some(Stage::Running) {
+                    continue;
+                }
+                match this.write_status(&current, status.clone()).await {
+                    Ok(Some(p)) => {
+                        current = p;
+                        last = status;
+                    }
+                    Ok(None) => return,
+                    Err(e) => tracing::warn!("writing pod status: {e:#}"),
+                }
+            }
+        });
         Ok(())
     }
 
@@ -270,10 +371,28 @@ impl Pods {
 
     async fn stop(&self, pod: &Pod, why: Stop) -> anyhow::Result<()> {
         let uid = uid(pod);
-        self.runtime.stop_pod(pod).await?;
+        // The grace period the deletion asked for, else the pod's own.
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or_else(|| pod.spec.as_ref()?.termination_grace_period_seconds)
+            .unwrap_or(DEFAULT_GRACE_SECONDS);
+        let last = self.runtime.stop_pod(pod, grace).await?;
+        // The status written last, which may be newer than this event's.
+        let fresh = if self.runtime.supervises() {
+            pods_api(&self.client, pod)
+                .get_opt(pod.metadata.name.as_deref().unwrap_or_default())
+                .await
+                .ok()
+                .flatten()
+                .filter(|fresh| fresh.metadata.uid == pod.metadata.uid)
+        } else {
+            None
+        };
+        let pod = fresh.as_ref().unwrap_or(pod);
         if !matches!(phase(pod), "Succeeded" | "Failed") {
-            let status = podstatus::stopped(pod, why, Utc::now());
-            if !self.write_status(pod, status).await? {
+            let status = podstatus::stopped(pod, why, last.as_ref(), Utc::now());
+            if self.write_status(pod, status).await?.is_none() {
                 return Ok(());
             }
         }
@@ -298,14 +417,22 @@ impl Pods {
         };
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         match pods_api(&self.client, pod).delete(name, &params).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.runtime.forget_pod(pod);
+                Ok(())
+            }
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Merge-patches `pods/status`; false when the pod is gone.
-    async fn write_status(&self, pod: &Pod, status: serde_json::Value) -> anyhow::Result<bool> {
+    /// Merge-patches `pods/status`; the pod as written, None when it is
+    /// gone.
+    async fn write_status(
+        &self,
+        pod: &Pod,
+        status: serde_json::Value,
+    ) -> anyhow::Result<Option<Pod>> {
         let api = pods_api(&self.client, pod);
         let name = pod.metadata.name.as_deref().unwrap_or_default();
         let patch = json!({
@@ -319,8 +446,8 @@ impl Pods {
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => return Ok(true),
-                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(false),
+                Ok(p) => return Ok(Some(p)),
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(None),
                 Err(e) if attempt >= WRITE_ATTEMPTS => return Err(e.into()),
                 Err(e) => {
                     tracing::debug!(pod = name, "status write failed, retrying: {e}");

@@ -80,42 +80,153 @@ fn unready_gate_message(pod: &Pod, existing: &[Value]) -> Option<String> {
     None
 }
 
-fn container_status(r: &ContainerRecord, ready: bool) -> Value {
-    let (state, started) = match &r.state {
+fn state_json(state: &ContainerState, container_id: &str) -> Value {
+    match state {
         ContainerState::Running { started_at } => {
-            (json!({"running": {"startedAt": time(*started_at)}}), true)
+            json!({"running": {"startedAt": time(*started_at)}})
         }
         ContainerState::Exited {
             exit_code,
             reason,
             started_at,
             finished_at,
-        } => (
-            json!({"terminated": {
-                "exitCode": exit_code,
-                "reason": reason,
-                "startedAt": time(*started_at),
-                "finishedAt": time(*finished_at),
-                "containerID": r.container_id,
-            }}),
-            false,
-        ),
+        } => json!({"terminated": {
+            "exitCode": exit_code,
+            "reason": reason,
+            "startedAt": time(*started_at),
+            "finishedAt": time(*finished_at),
+            "containerID": container_id,
+        }}),
+        ContainerState::Waiting { reason, message } => {
+            let mut w = json!({"reason": reason});
+            if !message.is_empty() {
+                w["message"] = json!(message);
+            }
+            json!({ "waiting": w })
+        }
+    }
+}
+
+/// Whether the container counts as ready: running, and passing its
+/// readiness probe when it has one.
+fn is_ready(r: &ContainerRecord) -> bool {
+    let running = matches!(r.state, ContainerState::Running { .. });
+    running && r.ready.unwrap_or(true)
+}
+
+fn container_status(r: &ContainerRecord, ready: bool) -> Value {
+    let started = matches!(r.state, ContainerState::Running { .. }) && r.started.unwrap_or(true);
+    let last = match &r.last_state {
+        Some(s) => state_json(s, &r.last_container_id),
+        None => json!({}),
     };
-    json!({
+    let mut status = json!({
         "name": r.name,
-        "state": state,
-        "lastState": {},
+        "state": state_json(&r.state, &r.container_id),
+        "lastState": last,
         "ready": ready,
-        "restartCount": 0,
+        "restartCount": r.restart_count,
         "image": r.image,
         "imageID": r.image_id,
-        "containerID": r.container_id,
         "started": started,
-    })
+    });
+    if !r.container_id.is_empty() {
+        status["containerID"] = json!(r.container_id);
+    }
+    status
 }
 
 fn ips(ip: &str) -> Value {
     json!([{ "ip": ip }])
+}
+
+fn exited_ok(r: &ContainerRecord) -> bool {
+    matches!(r.state, ContainerState::Exited { exit_code: 0, .. })
+}
+
+fn restart_policy(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always")
+}
+
+fn is_sidecar(pod: &Pod, name: &str) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == name))
+        .is_some_and(|c| c.restart_policy.as_deref() == Some("Always"))
+}
+
+/// The init containers that have not completed (sidecars count once
+/// started), in spec order.
+fn incomplete_init(pod: &Pod, started: &StartedPod) -> Vec<String> {
+    started
+        .init_containers
+        .iter()
+        .filter(|r| {
+            if is_sidecar(pod, &r.name) {
+                !matches!(r.state, ContainerState::Running { .. })
+            } else {
+                !exited_ok(r)
+            }
+        })
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// Upstream's `getPhase`.
+pub fn phase(pod: &Pod, started: &StartedPod) -> &'static str {
+    let policy = restart_policy(pod);
+    let init_failed = started.init_containers.iter().any(|r| {
+        !is_sidecar(pod, &r.name)
+            && matches!(r.state, ContainerState::Exited { exit_code, .. } if exit_code != 0)
+    });
+    if init_failed && policy == "Never" {
+        return "Failed";
+    }
+    if !incomplete_init(pod, started).is_empty() {
+        return "Pending";
+    }
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for r in &started.containers {
+        match &r.state {
+            ContainerState::Running { .. } => running += 1,
+            ContainerState::Exited { exit_code, .. } => {
+                stopped += 1;
+                if *exit_code == 0 {
+                    succeeded += 1;
+                }
+            }
+            // A container waiting to restart after a crash counts as
+            // stopped, one never started as waiting.
+            ContainerState::Waiting { .. } => match &r.last_state {
+                Some(ContainerState::Exited { exit_code, .. }) => {
+                    stopped += 1;
+                    if *exit_code == 0 {
+                        succeeded += 1;
+                    }
+                }
+                _ => waiting += 1,
+            },
+        }
+    }
+    if waiting > 0 {
+        return "Pending";
+    }
+    if running > 0 {
+        return "Running";
+    }
+    if stopped == 0 {
+        return "Pending";
+    }
+    match policy {
+        "Always" => "Running",
+        _ if stopped == succeeded => "Succeeded",
+        "Never" => "Failed",
+        _ => "Running",
+    }
 }
 
 /// The status of a pod whose containers the runtime has started.
@@ -134,34 +245,78 @@ pub fn running(
         .and_then(|s| s.start_time.as_ref())
         .and_then(|t| serde_json::to_value(t).ok())
         .unwrap_or_else(|| json!(now_s));
-    // A completed init container counts as ready, as upstream reports it.
+    let phase = phase(pod, started);
+    let terminal = matches!(phase, "Succeeded" | "Failed");
+    // A completed init container counts as ready, as upstream reports it;
+    // a sidecar while it runs.
     let init: Vec<Value> = started
         .init_containers
         .iter()
-        .map(|r| container_status(r, true))
+        .map(|r| {
+            let ready = exited_ok(r) || (is_sidecar(pod, &r.name) && is_ready(r));
+            container_status(r, ready)
+        })
         .collect();
     let containers: Vec<Value> = started
         .containers
         .iter()
-        .map(|r| container_status(r, matches!(r.state, ContainerState::Running { .. })))
+        .map(|r| container_status(r, is_ready(r)))
         .collect();
-    let all_ready = containers.iter().all(|c| c["ready"] == true);
+    let unready: Vec<String> = started
+        .containers
+        .iter()
+        .filter(|r| !is_ready(r))
+        .map(|r| r.name.clone())
+        .collect();
+    let incomplete = incomplete_init(pod, started);
+    let all_ready = unready.is_empty();
     let gates = unready_gate_message(pod, &existing);
+    let unready_message = format!("containers with unready status: [{}]", unready.join(" "));
     let (ready, ready_reason, ready_message) = match (&gates, all_ready) {
-        (_, false) => (false, Some("ContainersNotReady"), None),
+        _ if terminal => (false, Some("PodCompleted"), None),
+        (_, false) => (
+            false,
+            Some("ContainersNotReady"),
+            Some(unready_message.as_str()),
+        ),
         (Some(m), true) => (false, Some("ReadinessGatesNotReady"), Some(m.as_str())),
         (None, true) => (true, None, None),
+    };
+    let (cr_reason, cr_message) = match (terminal, all_ready) {
+        (true, _) => (Some("PodCompleted"), None),
+        (false, false) => (Some("ContainersNotReady"), Some(unready_message.as_str())),
+        (false, true) => (None, None),
+    };
+    let init_message = format!(
+        "containers with incomplete status: [{}]",
+        incomplete.join(" ")
+    );
+    let (initialized, init_reason, init_msg) = if incomplete.is_empty() {
+        (true, None, None)
+    } else {
+        (
+            false,
+            Some("ContainersNotInitialized"),
+            Some(init_message.as_str()),
+        )
     };
     let mut conditions = vec![
         condition(
             &existing,
             "PodReadyToStartContainers",
-            true,
+            !terminal,
             None,
             None,
             &now_s,
         ),
-        condition(&existing, "Initialized", true, None, None, &now_s),
+        condition(
+            &existing,
+            "Initialized",
+            initialized,
+            init_reason,
+            init_msg,
+            &now_s,
+        ),
         condition(
             &existing,
             "Ready",
@@ -170,7 +325,14 @@ pub fn running(
             ready_message,
             &now_s,
         ),
-        condition(&existing, "ContainersReady", all_ready, None, None, &now_s),
+        condition(
+            &existing,
+            "ContainersReady",
+            all_ready && !terminal,
+            cr_reason,
+            cr_message,
+            &now_s,
+        ),
         condition(&existing, "PodScheduled", true, None, None, &now_s),
     ];
     // Conditions other components own (readiness gates, DisruptionTarget)
@@ -188,17 +350,20 @@ pub fn running(
             .filter(|c| !ours.contains(&c["type"].as_str().unwrap_or("")))
             .cloned(),
     );
+    let pod_ip = started.pod_ip.as_deref().unwrap_or(pod_ip);
     let mut status = json!({
-        "phase": "Running",
+        "phase": phase,
         "conditions": conditions,
         "hostIP": host_ip,
         "hostIPs": ips(host_ip),
-        "podIP": pod_ip,
-        "podIPs": ips(pod_ip),
         "startTime": start_time,
         "containerStatuses": containers,
         "qosClass": qos_class(pod),
     });
+    if !pod_ip.is_empty() {
+        status["podIP"] = json!(pod_ip);
+        status["podIPs"] = ips(pod_ip);
+    }
     if !init.is_empty() {
         status["initContainerStatuses"] = json!(init);
     }
@@ -217,8 +382,15 @@ pub enum Stop {
 /// The terminal status of a pod whose containers were stopped: every
 /// running container becomes terminated, and the phase is Succeeded when
 /// they all exited 0, else Failed.
-pub fn stopped(pod: &Pod, why: Stop, now: DateTime<Utc>) -> Value {
+pub fn stopped(pod: &Pod, why: Stop, last: Option<&StartedPod>, now: DateTime<Utc>) -> Value {
     let now_s = time(now);
+    // What the runtime saw the containers exit with, by name.
+    let exits: std::collections::HashMap<&str, &ContainerRecord> = last
+        .into_iter()
+        .flat_map(|l| l.containers.iter().chain(l.init_containers.iter()))
+        .filter(|r| matches!(r.state, ContainerState::Exited { .. }))
+        .map(|r| (r.name.as_str(), r))
+        .collect();
     let existing = existing_conditions(pod);
     let (exit_code, reason) = match why {
         Stop::Deleted => (0, "Completed"),
@@ -230,7 +402,12 @@ pub fn stopped(pod: &Pod, why: Stop, now: DateTime<Utc>) -> Value {
             .flatten()
             .filter_map(|c| serde_json::to_value(c).ok())
             .map(|mut c| {
-                if let Some(running) = c.pointer("/state/running").cloned() {
+                let name = c["name"].as_str().unwrap_or("").to_owned();
+                if let Some(r) = exits.get(name.as_str()) {
+                    c["state"] = state_json(&r.state, &r.container_id);
+                    c["ready"] = json!(false);
+                    c["started"] = json!(false);
+                } else if let Some(running) = c.pointer("/state/running").cloned() {
                     c["state"] = json!({"terminated": {
                         "exitCode": exit_code,
                         "reason": reason,
@@ -382,13 +559,13 @@ mod tests {
         // Deletion: containers terminate and the pod ends Succeeded.
         let mut p2 = p.clone();
         p2.status = serde_json::from_value(s).ok();
-        let t = stopped(&p2, Stop::Deleted, Utc::now());
+        let t = stopped(&p2, Stop::Deleted, None, Utc::now());
         assert_eq!(t["phase"], "Succeeded");
         assert_eq!(
             t["containerStatuses"][0]["state"]["terminated"]["exitCode"],
             0
         );
-        let d = stopped(&p2, Stop::DeadlineExceeded, Utc::now());
+        let d = stopped(&p2, Stop::DeadlineExceeded, None, Utc::now());
         assert_eq!(d["phase"], "Failed");
         assert_eq!(d["reason"], "DeadlineExceeded");
     }

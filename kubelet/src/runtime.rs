@@ -20,6 +20,11 @@ pub enum ContainerState {
         started_at: DateTime<Utc>,
         finished_at: DateTime<Utc>,
     },
+    /// Not running: being created, waiting for an image or a restart.
+    Waiting {
+        reason: String,
+        message: String,
+    },
 }
 
 /// A container as the runtime reports it.
@@ -31,6 +36,15 @@ pub struct ContainerRecord {
     pub image: String,
     pub image_id: String,
     pub state: ContainerState,
+    /// The state of the container's previous run, once it restarted.
+    pub last_state: Option<ContainerState>,
+    /// `<runtime>://<id>` of that previous run.
+    pub last_container_id: String,
+    /// Readiness and startup as probes found them; None: as the state
+    /// says (running is ready and started).
+    pub ready: Option<bool>,
+    pub started: Option<bool>,
+    pub restart_count: i32,
 }
 
 /// A started pod: init containers in spec order, then containers.
@@ -38,6 +52,8 @@ pub struct ContainerRecord {
 pub struct StartedPod {
     pub init_containers: Vec<ContainerRecord>,
     pub containers: Vec<ContainerRecord>,
+    /// The sandbox's IP, for runtimes whose network plugin assigns it.
+    pub pod_ip: Option<String>,
 }
 
 #[async_trait]
@@ -49,8 +65,23 @@ pub trait Runtime: Send + Sync {
     /// Runs the pod's sandbox, its init containers in order, then its
     /// containers.
     async fn start_pod(&self, pod: &Pod) -> anyhow::Result<StartedPod>;
-    /// Stops every container of the pod and removes its sandbox.
-    async fn stop_pod(&self, pod: &Pod) -> anyhow::Result<()>;
+    /// Stops every container of the pod (within `grace` seconds) and
+    /// removes its sandbox; the containers' last states when the runtime
+    /// knows them.
+    async fn stop_pod(&self, pod: &Pod, grace: i64) -> anyhow::Result<Option<StartedPod>>;
+    /// Drops what the runtime kept for a pod after its deletion (its log
+    /// files).
+    fn forget_pod(&self, _pod: &Pod) {}
+    /// Whether started pods need `sync_pod` calls: their containers exit
+    /// and restart on their own (a real runtime).
+    fn supervises(&self) -> bool {
+        false
+    }
+    /// Brings the pod's containers one step on (next init container,
+    /// restarts per restartPolicy and back-off) and reports them.
+    async fn sync_pod(&self, _pod: &Pod) -> anyhow::Result<StartedPod> {
+        anyhow::bail!("the {} runtime does not supervise pods", self.name())
+    }
 }
 
 /// Pods "run" without processes: init containers complete at once with
@@ -81,6 +112,11 @@ impl Simulated {
             image: image.to_owned(),
             image_id: format!("sha256:{}", hex_id(&[image])),
             state,
+            last_state: None,
+            last_container_id: String::new(),
+            ready: None,
+            started: None,
+            restart_count: 0,
         }
     }
 }
@@ -126,7 +162,7 @@ impl Runtime for Simulated {
         Ok(out)
     }
 
-    async fn stop_pod(&self, _pod: &Pod) -> anyhow::Result<()> {
-        Ok(())
+    async fn stop_pod(&self, _pod: &Pod, _grace: i64) -> anyhow::Result<Option<StartedPod>> {
+        Ok(None)
     }
 }

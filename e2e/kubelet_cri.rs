@@ -1,0 +1,783 @@
+//! The kubelet on a real containerd (needs root, containerd, runc, the CNI
+//! plugins and busybox-static: hack/install-deps.sh). Each test runs
+//! `rkube up --kubelet`, which starts its own containerd under the data
+//! dir and imports the images hack/images builds. Outside CI a machine
+//! without them skips these tests; with CI=true that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, PostParams, WatchEvent, WatchParams};
+use serde_json::{Value, json};
+
+use crate::harness::Cluster;
+
+/// Generous: these wait for things that happen within seconds.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// What running pods for real needs, or why it is missing.
+fn missing_prerequisite() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for binary in ["containerd", "ctr", "runc", "cc"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(binary).is_file()));
+        if !found {
+            return Some(format!("{binary} is not installed"));
+        }
+    }
+    if !Path::new("/usr/lib/cni/bridge").exists() {
+        return Some("the CNI plugins are not installed".into());
+    }
+    None
+}
+
+/// Whether to run: false (skip) outside CI when the machine can't run
+/// containers; in CI that is a failure.
+fn can_run() -> bool {
+    match missing_prerequisite() {
+        None => true,
+        Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("kubelet CRI tests can't run in CI: {why} (hack/install-deps.sh)")
+        }
+        Some(why) => {
+            eprintln!("skipping: {why} (hack/install-deps.sh installs what is missing)");
+            false
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A cluster with one real node; on drop it also ends what its containerd
+/// left running (shims and containers of pods a failed test left) and
+/// its mounts and bridge.
+struct CriCluster {
+    cluster: Cluster,
+    _images: tempfile::TempDir,
+    node: String,
+}
+
+impl CriCluster {
+    async fn up(pod_cidr: &str) -> CriCluster {
+        let images = tempfile::tempdir().expect("tempdir");
+        let built = Command::new("python3")
+            .arg(repo().join("hack/images/build.py"))
+            .arg(images.path())
+            .output()
+            .expect("python3 runs");
+        assert!(
+            built.status.success(),
+            "hack/images/build.py: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let dir = images.path().to_str().expect("utf-8 path").to_owned();
+        let cluster = Cluster::up_with_scheduler_and_args(&[
+            "--kubelet",
+            "--image-archive-dir",
+            &dir,
+            "--pod-cidr",
+            pod_cidr,
+        ])
+        .await;
+        let nodes: Api<Node> = Api::all(cluster.client().await);
+        let node = wait_until("the node to be Ready", || async {
+            let list = nodes.list(&Default::default()).await.ok()?;
+            let n = list.items.into_iter().next()?;
+            let ready = n
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            ready.then(|| n.metadata.name.unwrap_or_default())
+        })
+        .await;
+        CriCluster {
+            cluster,
+            _images: images,
+            node,
+        }
+    }
+
+    async fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.cluster.client().await, "default")
+    }
+}
+
+impl Drop for CriCluster {
+    fn drop(&mut self) {
+        // The kubelet removes what its pods left (sandboxes, network
+        // namespaces) when they are deleted.
+        let _ = self.cluster.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "--all-namespaces",
+            "--wait=true",
+            "--timeout=60s",
+        ]);
+        self.cluster.stop();
+        let dir = self.cluster.dir.path().to_string_lossy().into_owned();
+        cleanup_runtime(&dir);
+    }
+}
+
+fn proc_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may hold spaces.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Ends the shims of the containerd under `dir` and everything below
+/// them, then detaches the mounts under `dir` and deletes the bridge.
+fn cleanup_runtime(dir: &str) {
+    let pids = proc_pids();
+    let mut doomed: Vec<i32> = pids
+        .iter()
+        .copied()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("containerd-shim") && c.contains(dir)
+            })
+        })
+        .collect();
+    let mut i = 0;
+    while i < doomed.len() {
+        let parent = doomed[i];
+        for pid in &pids {
+            if parent_of(*pid) == Some(parent) && !doomed.contains(pid) {
+                doomed.push(*pid);
+            }
+        }
+        i += 1;
+    }
+    // Network namespaces of the doomed (pause) processes, to delete with
+    // them.
+    use std::os::unix::fs::MetadataExt;
+    let inodes: Vec<u64> = doomed
+        .iter()
+        .filter_map(|pid| std::fs::metadata(format!("/proc/{pid}/ns/net")).ok())
+        .map(|m| m.ino())
+        .collect();
+    let netns: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| inodes.contains(&m.ino())))
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for pid in doomed.iter().rev() {
+        // SAFETY: plain kill(2) of processes this test's runtime started.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    for name in netns {
+        let _ = Command::new("ip").args(["netns", "delete", &name]).output();
+    }
+    if let Ok(mounts) = std::fs::read_to_string("/proc/mounts") {
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(dir))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in under {
+            let _ = Command::new("umount").args(["-l", m]).output();
+        }
+    }
+    let conflist = Path::new(dir).join("kubelet/containerd/cni/10-rkube.conflist");
+    if let Ok(text) = std::fs::read_to_string(conflist)
+        && let Ok(v) = serde_json::from_str::<Value>(&text)
+        && let Some(name) = v["name"].as_str()
+    {
+        let _ = Command::new("ip").args(["link", "delete", name]).output();
+    }
+}
+
+async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn json_of<T: k8s_openapi::serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("json")
+}
+
+async fn pod_json(pods: &Api<Pod>, name: &str) -> Option<Value> {
+    pods.get_opt(name).await.ok().flatten().map(|p| json_of(&p))
+}
+
+async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let p = pod_json(pods, name).await;
+        if let Some(p) = &p
+            && p["status"]["phase"] == phase
+        {
+            return p.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for pod {name} {phase}: {}",
+            p.map(|p| p["status"].to_string()).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn log_dir(pod: &Value) -> PathBuf {
+    PathBuf::from(format!(
+        "/var/log/pods/{}_{}_{}",
+        pod["metadata"]["namespace"].as_str().unwrap_or(""),
+        pod["metadata"]["name"].as_str().unwrap_or(""),
+        pod["metadata"]["uid"].as_str().unwrap_or("")
+    ))
+}
+
+fn read_log(pod: &Value, container: &str, restart: u32) -> String {
+    let path = log_dir(pod).join(container).join(format!("{restart}.log"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The CRI log line's timestamp as comparable nanoseconds of the day's
+/// text ("2026-01-02T03:04:05.123Z" → fraction padded to 9 digits).
+fn log_time(line: &str) -> String {
+    let ts = line.split(' ').next().unwrap_or("").trim_end_matches('Z');
+    let (whole, frac) = ts.split_once('.').unwrap_or((ts, ""));
+    format!("{whole}.{frac:0<9}")
+}
+
+/// The pod's last state before it was deleted, from a watch.
+async fn delete_and_watch(pods: &Api<Pod>, name: &str, grace: Option<u32>) -> (Value, bool) {
+    let current = pods.get(name).await.expect("pod");
+    let rv = current
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(120);
+    let mut events = pods.watch(&params, &rv).await.expect("watch").boxed();
+    let delete = DeleteParams {
+        grace_period_seconds: grace,
+        ..Default::default()
+    };
+    pods.delete(name, &delete).await.expect("delete");
+    // Graceful: the object is still there, terminating.
+    let terminating = pods
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|p| p.metadata.deletion_timestamp.is_some());
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        let next = tokio::time::timeout(Duration::from_secs(5), events.try_next()).await;
+        match next {
+            Ok(Ok(Some(WatchEvent::Deleted(p)))) => return (json_of(&p), terminating),
+            Ok(Ok(Some(_))) | Err(_) => {}
+            Ok(Ok(None)) | Ok(Err(_)) => panic!("the watch on {name} ended"),
+        }
+    }
+    panic!("pod {name} was not deleted in time");
+}
+
+fn pod(name: &str, spec: Value) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }))
+    .expect("pod")
+}
+
+fn busybox(name: &str, script: &str) -> Value {
+    json!({
+        "name": name,
+        "image": "docker.io/library/busybox:1.36",
+        "command": ["sh", "-c", script],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_kubectl_run_busybox_runs_and_logs() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.1.0/24").await;
+    let nodes: Api<Node> = Api::all(c.cluster.client().await);
+    let node = json_of(&nodes.get(&c.node).await.expect("node"));
+    assert!(
+        node["status"]["nodeInfo"]["containerRuntimeVersion"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("containerd://"),
+        "{}",
+        node["status"]["nodeInfo"]
+    );
+    c.cluster.kubectl_ok(&[
+        "run",
+        "echo",
+        "--image=busybox:1.36",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from rkube; sleep 3",
+    ]);
+    let pods = c.pods().await;
+    let running = wait_phase(&pods, "echo", "Running").await;
+    let s = &running["status"];
+    let ip = s["podIP"].as_str().unwrap_or("");
+    assert!(ip.starts_with("10.245.1."), "podIP {ip}");
+    assert_eq!(s["podIPs"][0]["ip"], ip);
+    assert!(s["hostIP"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(s["startTime"].is_string());
+    assert_eq!(s["qosClass"], "BestEffort");
+    let cs = &s["containerStatuses"][0];
+    assert_eq!(cs["name"], "echo");
+    assert_eq!(cs["ready"], true);
+    assert_eq!(cs["started"], true);
+    assert_eq!(cs["restartCount"], 0);
+    assert!(cs["state"]["running"]["startedAt"].is_string(), "{cs}");
+    assert_eq!(cs["image"], "docker.io/library/busybox:1.36");
+    assert!(cs["imageID"].as_str().is_some_and(|i| !i.is_empty()));
+    assert!(
+        cs["containerID"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("containerd://"))
+    );
+    let done = wait_phase(&pods, "echo", "Succeeded").await;
+    let t = &done["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["exitCode"], 0, "{t}");
+    assert_eq!(t["reason"], "Completed");
+    let ready = done["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "PodCompleted");
+    let log = read_log(&done, "echo", 0);
+    assert!(log.contains(" stdout F hello from rkube"), "{log}");
+    c.cluster.kubectl_ok(&["delete", "pod", "echo"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_init_containers_run_in_order() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.2.0/24").await;
+    let pods = c.pods().await;
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "ordered",
+            json!({
+                "restartPolicy": "Never",
+                "initContainers": [busybox("first", "echo first"), busybox("second", "echo second")],
+                "containers": [busybox("main", "echo main")],
+            }),
+        ),
+    )
+    .await
+    .expect("create");
+    let done = wait_phase(&pods, "ordered", "Succeeded").await;
+    let init = done["status"]["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(init.len(), 2);
+    for s in &init {
+        assert_eq!(s["state"]["terminated"]["reason"], "Completed", "{s}");
+    }
+    let first = log_time(&read_log(&done, "first", 0));
+    let second = log_time(&read_log(&done, "second", 0));
+    let main = log_time(&read_log(&done, "main", 0));
+    assert!(first < second && second < main, "{first} {second} {main}");
+
+    // A failing init container with restartPolicy Never fails the pod;
+    // nothing after it runs.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "init-fails",
+            json!({
+                "restartPolicy": "Never",
+                "initContainers": [busybox("bad", "exit 2"), busybox("never", "echo no")],
+                "containers": [busybox("main", "echo no")],
+            }),
+        ),
+    )
+    .await
+    .expect("create");
+    let failed = wait_phase(&pods, "init-fails", "Failed").await;
+    let s = &failed["status"];
+    assert_eq!(
+        s["initContainerStatuses"][0]["state"]["terminated"]["exitCode"],
+        2
+    );
+    assert!(
+        s["initContainerStatuses"][1]["state"]["waiting"].is_object(),
+        "{s}"
+    );
+    assert_eq!(
+        s["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    let initialized = s["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Initialized"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(initialized["status"], "False");
+    for name in ["ordered", "init-fails"] {
+        pods.delete(name, &Default::default())
+            .await
+            .expect("delete");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_restart_policy_always_backs_off() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.3.0/24").await;
+    let pods = c.pods().await;
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "crash",
+            json!({"containers": [busybox("crash", "echo boom; exit 1")]}),
+        ),
+    )
+    .await
+    .expect("create");
+    let saw_backoff = std::sync::atomic::AtomicBool::new(false);
+    let p = wait_until("two restarts", || {
+        let pods = pods.clone();
+        let saw = &saw_backoff;
+        async move {
+            let p = pod_json(&pods, "crash").await?;
+            let cs = &p["status"]["containerStatuses"][0];
+            if cs["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
+                saw.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            (cs["restartCount"].as_i64()? >= 2).then_some(p)
+        }
+    })
+    .await;
+    assert!(
+        saw_backoff.load(std::sync::atomic::Ordering::Relaxed),
+        "the container waited in CrashLoopBackOff"
+    );
+    let cs = &p["status"]["containerStatuses"][0];
+    let last = &cs["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 1, "{cs}");
+    assert_eq!(last["reason"], "Error");
+    assert_ne!(last["containerID"], cs["containerID"], "{cs}");
+    assert_eq!(p["status"]["phase"], "Running");
+    for restart in 0..2 {
+        assert!(read_log(&p, "crash", restart).contains("stdout F boom"));
+    }
+    pods.delete("crash", &Default::default())
+        .await
+        .expect("delete");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_deletion_respects_the_grace_period() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.4.0/24").await;
+    let pods = c.pods().await;
+    // One container exits on SIGTERM, one ignores it (sleep as PID 1) and
+    // is killed when its grace period ends.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "polite",
+            json!({"containers": [busybox(
+                "app",
+                "trap 'echo got TERM; exit 0' TERM; echo up; while true; do sleep 0.1; done"
+            )]}),
+        ),
+    )
+    .await
+    .expect("create");
+    let mut stubborn = pod(
+        "stubborn",
+        json!({"terminationGracePeriodSeconds": 2, "containers": [{
+            "name": "app", "image": "docker.io/library/busybox:1.36", "command": ["sleep", "3600"],
+        }]}),
+    );
+    stubborn.metadata.name = Some("stubborn".into());
+    pods.create(&PostParams::default(), &stubborn)
+        .await
+        .expect("create");
+    for name in ["polite", "stubborn"] {
+        wait_phase(&pods, name, "Running").await;
+    }
+    // The trap is set once the script printed.
+    let running = pod_json(&pods, "polite").await.expect("pod");
+    wait_until("the polite container to start", || async {
+        let log = std::fs::read_to_string(log_dir(&running).join("app/0.log")).ok()?;
+        log.contains("stdout F up").then_some(())
+    })
+    .await;
+
+    let (last, terminating) = delete_and_watch(&pods, "polite", Some(30)).await;
+    assert!(terminating, "the pod stays while its containers stop");
+    let t = &last["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["exitCode"], 0, "exited on SIGTERM: {last}");
+    assert_eq!(last["status"]["phase"], "Succeeded");
+
+    let (last, terminating) = delete_and_watch(&pods, "stubborn", None).await;
+    assert!(terminating, "the pod stays for its grace period");
+    let t = &last["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["exitCode"], 137, "killed after the grace period: {last}");
+    assert_eq!(last["status"]["phase"], "Failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_volumes_and_env_are_what_upstream_gives() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.5.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {color: blue, size: large}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: s3cret}
+"#,
+    );
+    let pods = c.pods().await;
+    let script = "echo env:$COLOR:$PASSWORD:$cfg_size:$POD_NAME:$GREETING; \
+                  echo args:$1; \
+                  echo cm:$(cat /etc/cm/color); \
+                  echo secret:$(cat /etc/secret/password); \
+                  echo labels:$(cat /etc/info/labels); \
+                  echo name:$(cat /etc/info/name); \
+                  echo projected:$(cat /etc/all/color)/$(cat /etc/all/pw); \
+                  echo data > /scratch/f && echo scratch:$(cat /scratch/f)";
+    let mut p = pod(
+        "viewer",
+        json!({
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "app",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", script, "sh"],
+                "args": ["$(POD_NAME)-arg"],
+                "env": [
+                    {"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}},
+                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "GREETING", "value": "hi-$(POD_NAME)"}
+                ],
+                "envFrom": [{"prefix": "cfg_", "configMapRef": {"name": "settings"}}],
+                "volumeMounts": [
+                    {"name": "cm", "mountPath": "/etc/cm"},
+                    {"name": "secret", "mountPath": "/etc/secret"},
+                    {"name": "info", "mountPath": "/etc/info"},
+                    {"name": "all", "mountPath": "/etc/all"},
+                    {"name": "scratch", "mountPath": "/scratch"}
+                ]
+            }],
+            "volumes": [
+                {"name": "cm", "configMap": {"name": "settings"}},
+                {"name": "secret", "secret": {"secretName": "creds"}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                    {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}
+                ]}},
+                {"name": "all", "projected": {"sources": [
+                    {"configMap": {"name": "settings", "items": [{"key": "color", "path": "color"}]}},
+                    {"secret": {"name": "creds", "items": [{"key": "password", "path": "pw"}]}}
+                ]}},
+                {"name": "scratch", "emptyDir": {}}
+            ]
+        }),
+    );
+    p.metadata.labels = Some([("app".to_owned(), "viewer".to_owned())].into());
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "viewer", "Succeeded").await;
+    let log = read_log(&done, "app", 0);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once(" stdout F ").map(|(_, text)| text))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "env:blue:s3cret:large:viewer:hi-viewer",
+            "args:viewer-arg",
+            "cm:blue",
+            "secret:s3cret",
+            "labels:app=\"viewer\"",
+            "name:viewer",
+            "projected:blue/s3cret",
+            "scratch:data",
+        ],
+        "{log}"
+    );
+    pods.delete("viewer", &Default::default())
+        .await
+        .expect("delete");
+}
+
+fn condition_status(pod: &Value, kind: &str) -> String {
+    pod["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_probes_restart_and_gate_readiness() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.6.0/24").await;
+    let pods = c.pods().await;
+    // Liveness: healthy for a while, then its exec probe fails and the
+    // container is restarted.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "liveness",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "app",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; sleep 600"],
+                "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]},
+                                   "periodSeconds": 1, "failureThreshold": 2},
+            }]}),
+        ),
+    )
+    .await
+    .expect("create");
+    // Readiness: not ready, ready once the file exists, not ready again
+    // when it goes (exec); and an httpd behind httpGet readiness and
+    // tcpSocket liveness probes.
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "readiness",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [
+                {
+                    "name": "flips",
+                    "image": "docker.io/library/busybox:1.36",
+                    "command": ["sh", "-c", "sleep 3; touch /tmp/ready; sleep 4; rm /tmp/ready; sleep 600"],
+                    "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]},
+                                        "periodSeconds": 1, "failureThreshold": 1},
+                },
+                {
+                    "name": "web",
+                    "image": "docker.io/library/busybox:1.36",
+                    "command": ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": "/index.html", "port": "http"}, "periodSeconds": 1},
+                    "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ]}),
+        ),
+    )
+    .await
+    .expect("create");
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if let Some(p) = pod_json(&pods, "readiness").await
+            && p["status"]["phase"] == "Running"
+        {
+            let ready = condition_status(&p, "Ready");
+            if seen.last() != Some(&ready) {
+                seen.push(ready);
+            }
+            let web = p["status"]["containerStatuses"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["name"] == "web"))
+                .cloned()
+                .unwrap_or_default();
+            if seen.len() >= 3 {
+                assert_eq!(web["ready"], true, "httpGet readiness: {web}");
+                assert_eq!(web["restartCount"], 0, "tcpSocket liveness: {web}");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        seen,
+        ["False", "True", "False"],
+        "the Ready condition over time"
+    );
+
+    let p = wait_until("the liveness probe to restart the container", || async {
+        let p = pod_json(&pods, "liveness").await?;
+        (p["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 1).then_some(p)
+    })
+    .await;
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert!(last["exitCode"].as_i64().is_some_and(|c| c != 0), "{last}");
+    for name in ["liveness", "readiness"] {
+        pods.delete(name, &Default::default())
+            .await
+            .expect("delete");
+    }
+}

@@ -1,0 +1,425 @@
+//! Pod volumes on the node, where upstream keeps them
+//! (`<root-dir>/pods/<uid>/volumes/<plugin>/<name>`): emptyDir (a tmpfs
+//! for `medium: Memory`), hostPath, and the API-backed configMap, secret,
+//! downwardAPI and projected volumes, written once when the pod starts.
+//! Later updates of configMaps and secrets are not propagated yet.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, Volume, VolumeMount,
+};
+use kube::api::Api;
+
+/// Upstream's default mode of files in API-backed volumes.
+const DEFAULT_MODE: i32 = 0o644;
+
+/// A volume made ready on the host.
+pub struct Prepared {
+    pub name: String,
+    pub host_path: PathBuf,
+    /// Files of API objects: containers see them read-only.
+    pub read_only: bool,
+}
+
+fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
+    root.join("pods")
+        .join(pod.metadata.uid.as_deref().unwrap_or("unknown"))
+}
+
+fn plugin_dir(root: &Path, pod: &Pod, plugin: &str, name: &str) -> PathBuf {
+    pod_dir(root, pod).join("volumes").join(plugin).join(name)
+}
+
+fn write_file(dir: &Path, rel: &str, data: &[u8], mode: i32) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !rel.split('/').any(|p| p == ".."),
+        "volume path {rel:?} must not contain '..'"
+    );
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode as u32 & 0o777))?;
+    Ok(())
+}
+
+/// Writes `data` by `items` (or every key) into `dir`.
+fn write_keys(
+    dir: &Path,
+    data: &BTreeMap<String, Vec<u8>>,
+    items: Option<&Vec<KeyToPath>>,
+    default_mode: i32,
+    what: &str,
+    optional: bool,
+) -> anyhow::Result<()> {
+    match items {
+        Some(items) => {
+            for item in items {
+                match data.get(&item.key) {
+                    Some(v) => write_file(dir, &item.path, v, item.mode.unwrap_or(default_mode))?,
+                    None if optional => {}
+                    None => anyhow::bail!("couldn't find key {} in {what}", item.key),
+                }
+            }
+        }
+        None => {
+            for (k, v) in data {
+                write_file(dir, k, v, default_mode)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn config_map_data(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    optional: bool,
+) -> anyhow::Result<Option<BTreeMap<String, Vec<u8>>>> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    match api.get_opt(name).await? {
+        Some(cm) => {
+            let mut out: BTreeMap<String, Vec<u8>> = cm
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
+            out.extend(
+                cm.binary_data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0)),
+            );
+            Ok(Some(out))
+        }
+        None if optional => Ok(None),
+        None => anyhow::bail!("configmap \"{name}\" not found"),
+    }
+}
+
+async fn secret_data(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    optional: bool,
+) -> anyhow::Result<Option<BTreeMap<String, Vec<u8>>>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    match api.get_opt(name).await? {
+        Some(s) => {
+            let mut out: BTreeMap<String, Vec<u8>> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            out.extend(
+                s.string_data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes())),
+            );
+            Ok(Some(out))
+        }
+        None if optional => Ok(None),
+        None => anyhow::bail!("secret \"{name}\" not found"),
+    }
+}
+
+/// Upstream's downward API map format: `key="value"` lines, sorted, with
+/// the value quoted as Go's %q.
+fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
+    map.into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", serde_json::Value::String(v.clone())))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn downward_file(pod: &Pod, f: &DownwardAPIVolumeFile) -> anyhow::Result<String> {
+    if let Some(field) = &f.field_ref {
+        return Ok(match field.field_path.as_str() {
+            "metadata.labels" => format_map(pod.metadata.labels.as_ref()),
+            "metadata.annotations" => format_map(pod.metadata.annotations.as_ref()),
+            path => super::env::field(pod, path, "", "")?,
+        });
+    }
+    anyhow::bail!(
+        "downwardAPI item {}: only fieldRef is supported by this kubelet yet",
+        f.path
+    )
+}
+
+async fn write_downward(
+    dir: &Path,
+    pod: &Pod,
+    items: &[DownwardAPIVolumeFile],
+    default_mode: i32,
+) -> anyhow::Result<()> {
+    for f in items {
+        let text = downward_file(pod, f)?;
+        write_file(
+            dir,
+            &f.path,
+            text.as_bytes(),
+            f.mode.unwrap_or(default_mode),
+        )?;
+    }
+    Ok(())
+}
+
+async fn prepare_one(
+    root: &Path,
+    client: &kube::Client,
+    pod: &Pod,
+    v: &Volume,
+) -> anyhow::Result<Prepared> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let prepared = |host_path: PathBuf, read_only: bool| Prepared {
+        name: v.name.clone(),
+        host_path,
+        read_only,
+    };
+    if let Some(empty) = &v.empty_dir {
+        let dir = plugin_dir(root, pod, "kubernetes.io~empty-dir", &v.name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        if empty.medium.as_deref() == Some("Memory") {
+            mount_tmpfs(&dir)?;
+        }
+        return Ok(prepared(dir, false));
+    }
+    if let Some(host) = &v.host_path {
+        let path = PathBuf::from(&host.path);
+        match host.type_.as_deref().unwrap_or("") {
+            "DirectoryOrCreate" => {
+                std::fs::create_dir_all(&path)?;
+            }
+            "FileOrCreate" if !path.exists() => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, b"")?;
+            }
+            "Directory" => {
+                anyhow::ensure!(path.is_dir(), "hostPath {} is not a directory", host.path)
+            }
+            "File" => anyhow::ensure!(path.is_file(), "hostPath {} is not a file", host.path),
+            _ => {}
+        }
+        return Ok(prepared(path, false));
+    }
+    if let Some(cm) = &v.config_map {
+        let dir = plugin_dir(root, pod, "kubernetes.io~configmap", &v.name);
+        std::fs::create_dir_all(&dir)?;
+        let optional = cm.optional.unwrap_or(false);
+        if let Some(data) = config_map_data(client, ns, &cm.name, optional).await? {
+            let what = format!("configmap {}", cm.name);
+            write_keys(
+                &dir,
+                &data,
+                cm.items.as_ref(),
+                cm.default_mode.unwrap_or(DEFAULT_MODE),
+                &what,
+                optional,
+            )?;
+        }
+        return Ok(prepared(dir, true));
+    }
+    if let Some(s) = &v.secret {
+        let dir = plugin_dir(root, pod, "kubernetes.io~secret", &v.name);
+        std::fs::create_dir_all(&dir)?;
+        let optional = s.optional.unwrap_or(false);
+        let name = s.secret_name.clone().unwrap_or_default();
+        if let Some(data) = secret_data(client, ns, &name, optional).await? {
+            let what = format!("secret {name}");
+            write_keys(
+                &dir,
+                &data,
+                s.items.as_ref(),
+                s.default_mode.unwrap_or(DEFAULT_MODE),
+                &what,
+                optional,
+            )?;
+        }
+        return Ok(prepared(dir, true));
+    }
+    if let Some(d) = &v.downward_api {
+        let dir = plugin_dir(root, pod, "kubernetes.io~downward-api", &v.name);
+        std::fs::create_dir_all(&dir)?;
+        let items = d.items.clone().unwrap_or_default();
+        write_downward(&dir, pod, &items, d.default_mode.unwrap_or(DEFAULT_MODE)).await?;
+        return Ok(prepared(dir, true));
+    }
+    if let Some(p) = &v.projected {
+        let dir = plugin_dir(root, pod, "kubernetes.io~projected", &v.name);
+        std::fs::create_dir_all(&dir)?;
+        let mode = p.default_mode.unwrap_or(DEFAULT_MODE);
+        for source in p.sources.iter().flatten() {
+            if let Some(cm) = &source.config_map {
+                let optional = cm.optional.unwrap_or(false);
+                if let Some(data) = config_map_data(client, ns, &cm.name, optional).await? {
+                    let what = format!("configmap {}", cm.name);
+                    write_keys(&dir, &data, cm.items.as_ref(), mode, &what, optional)?;
+                }
+            } else if let Some(s) = &source.secret {
+                let optional = s.optional.unwrap_or(false);
+                if let Some(data) = secret_data(client, ns, &s.name, optional).await? {
+                    let what = format!("secret {}", s.name);
+                    write_keys(&dir, &data, s.items.as_ref(), mode, &what, optional)?;
+                }
+            } else if let Some(d) = &source.downward_api {
+                let items = d.items.clone().unwrap_or_default();
+                write_downward(&dir, pod, &items, mode).await?;
+            } else if source.service_account_token.is_some() {
+                anyhow::bail!(
+                    "projected volume {}: serviceAccountToken sources are not supported by this kubelet yet",
+                    v.name
+                );
+            } else {
+                anyhow::bail!("projected volume {}: unsupported source", v.name);
+            }
+        }
+        return Ok(prepared(dir, true));
+    }
+    anyhow::bail!(
+        "volume {}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported by this kubelet yet",
+        v.name
+    )
+}
+
+fn mount_tmpfs(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    let fstype = c"tmpfs";
+    // SAFETY: valid C strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    anyhow::ensure!(
+        rc == 0,
+        "mounting a tmpfs on {}: {}",
+        dir.display(),
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
+/// Makes every volume of the pod ready on the host.
+pub async fn prepare(
+    root: &Path,
+    client: &kube::Client,
+    pod: &Pod,
+) -> anyhow::Result<Vec<Prepared>> {
+    let mut out = Vec::new();
+    for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        out.push(
+            prepare_one(root, client, pod, v)
+                .await
+                .with_context(|| format!("volume {:?}", v.name))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The CRI mounts of a container's volumeMounts.
+pub fn mounts(
+    prepared: &[Prepared],
+    volume_mounts: Option<&Vec<VolumeMount>>,
+) -> anyhow::Result<Vec<k8s_cri::v1::Mount>> {
+    let mut out = Vec::new();
+    for m in volume_mounts.into_iter().flatten() {
+        let Some(v) = prepared.iter().find(|p| p.name == m.name) else {
+            anyhow::bail!("volumeMount {:?}: no volume of that name", m.name);
+        };
+        let mut host = v.host_path.clone();
+        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            anyhow::ensure!(
+                !sub.split('/').any(|p| p == "..") && !sub.starts_with('/'),
+                "subPath {sub:?} must be a relative path without '..'"
+            );
+            host = host.join(sub);
+            if !host.exists() {
+                std::fs::create_dir_all(&host)?;
+            }
+        }
+        out.push(k8s_cri::v1::Mount {
+            container_path: m.mount_path.clone(),
+            host_path: host.display().to_string(),
+            readonly: m.read_only.unwrap_or(false) || v.read_only,
+            ..Default::default()
+        });
+    }
+    Ok(out)
+}
+
+/// Removes the pod's volume directories (unmounting tmpfs ones).
+pub fn cleanup(root: &Path, pod: &Pod) {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = pod_dir(root, pod);
+    let empty = dir.join("volumes").join("kubernetes.io~empty-dir");
+    if let Ok(entries) = std::fs::read_dir(&empty) {
+        for e in entries.flatten() {
+            if let Ok(target) = std::ffi::CString::new(e.path().as_os_str().as_bytes()) {
+                // SAFETY: a valid C string; EINVAL when not a mount point.
+                unsafe {
+                    libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+                }
+            }
+        }
+    }
+    if let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("removing {}: {e}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downward_maps_are_quoted_and_sorted() {
+        let m: BTreeMap<String, String> =
+            [("b".into(), "two\n".into()), ("a".into(), "one".into())].into();
+        assert_eq!(format_map(Some(&m)), "a=\"one\"\nb=\"two\\n\"");
+    }
+
+    #[test]
+    fn keys_by_items_with_modes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data: BTreeMap<String, Vec<u8>> = [("k".into(), b"v".to_vec())].into();
+        let items = vec![KeyToPath {
+            key: "k".into(),
+            path: "sub/file".into(),
+            mode: Some(0o600),
+        }];
+        write_keys(dir.path(), &data, Some(&items), DEFAULT_MODE, "cm", false).expect("write");
+        let f = dir.path().join("sub/file");
+        assert_eq!(std::fs::read(&f).expect("read"), b"v");
+        assert_eq!(
+            std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        let missing = vec![KeyToPath {
+            key: "nope".into(),
+            path: "x".into(),
+            mode: None,
+        }];
+        assert!(write_keys(dir.path(), &data, Some(&missing), DEFAULT_MODE, "cm", false).is_err());
+        assert!(write_keys(dir.path(), &data, Some(&missing), DEFAULT_MODE, "cm", true).is_ok());
+    }
+}
