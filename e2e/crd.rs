@@ -780,7 +780,6 @@ async fn crd_deletion_waits_for_instances() {
 /// Pruning, defaulting and schema validation of custom resources come from
 /// rkube-structural; these run once its implementation is merged.
 #[tokio::test]
-#[ignore = "needs rkube-structural's implementation (branch structural)"]
 async fn custom_resource_schema_prune_default_validate() {
     let c = Cluster::up().await;
     let client = c.client().await;
