@@ -134,6 +134,11 @@ impl Quantity {
         self.nanos / m + i128::from(self.nanos % m > 0)
     }
 
+    /// The value as a float (for code that only compares or scales).
+    pub fn as_f64(&self) -> f64 {
+        self.nanos as f64 / NANO as f64
+    }
+
     /// `self / other` as a float (for limit/request ratios).
     pub fn ratio(&self, other: &Quantity) -> f64 {
         self.nanos as f64 / other.nanos as f64
