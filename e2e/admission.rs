@@ -43,6 +43,35 @@ async fn wait_used(quotas: &Api<ResourceQuota>, name: &str, want: &[(&str, &str)
     .await;
 }
 
+/// Creates `object`, waits for `test-quota` to count it under `resource`
+/// (`counts.0`), deletes it and waits for the count to drop (`counts.1`).
+async fn counted_life<K>(
+    client: &kube::Client,
+    ns: &str,
+    quotas: &Api<ResourceQuota>,
+    object: Value,
+    resource: &str,
+    counts: (&str, &str),
+) where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    api.create(&PostParams::default(), &obj(object))
+        .await
+        .unwrap();
+    wait_used(quotas, "test-quota", &[(resource, counts.0)]).await;
+    api.delete(&name, &DeleteParams::default()).await.unwrap();
+    wait_used(quotas, "test-quota", &[(resource, counts.1)]).await;
+}
+
 fn quota(name: &str, hard: Value) -> ResourceQuota {
     obj(json!({"metadata": {"name": name}, "spec": {"hard": hard}}))
 }
@@ -91,28 +120,11 @@ async fn quota_counts_objects_through_their_life() {
     )
     .await;
 
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    cms.create(
-        &PostParams::default(),
-        &obj(json!({"metadata": {"name": "cm"}, "data": {"a": "b"}})),
-    )
-    .await
-    .unwrap();
-    wait_used(&quotas, "test-quota", &[("configmaps", "2")]).await;
-    cms.delete("cm", &DeleteParams::default()).await.unwrap();
-    wait_used(&quotas, "test-quota", &[("configmaps", "1")]).await;
-
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    secrets
-        .create(
-            &PostParams::default(),
-            &obj(json!({"metadata": {"name": "s"}, "data": {"a": "Yg=="}})),
-        )
-        .await
-        .unwrap();
-    wait_used(&quotas, "test-quota", &[("secrets", "1")]).await;
-    secrets.delete("s", &DeleteParams::default()).await.unwrap();
-    wait_used(&quotas, "test-quota", &[("secrets", "0")]).await;
+    // Each kind counts while it exists (kube-root-ca.crt is one configmap).
+    let cm = json!({"metadata": {"name": "cm"}, "data": {"a": "b"}});
+    counted_life::<ConfigMap>(&client, &ns, &quotas, cm, "configmaps", ("2", "1")).await;
+    let secret = json!({"metadata": {"name": "s"}, "data": {"a": "Yg=="}});
+    counted_life::<Secret>(&client, &ns, &quotas, secret, "secrets", ("1", "0")).await;
 
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     services
@@ -163,34 +175,32 @@ async fn quota_counts_objects_through_their_life() {
     )
     .await;
 
-    let rcs: Api<ReplicationController> = Api::namespaced(client.clone(), &ns);
-    rcs.create(
-        &PostParams::default(),
-        &obj(
-            json!({"metadata": {"name": "rc"}, "spec": {"replicas": 0, "selector": {"a": "b"},
-            "template": {"metadata": {"labels": {"a": "b"}},
-                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
-        ),
+    let rc = json!({"metadata": {"name": "rc"}, "spec": {"replicas": 0, "selector": {"a": "b"},
+        "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    counted_life::<ReplicationController>(
+        &client,
+        &ns,
+        &quotas,
+        rc,
+        "replicationcontrollers",
+        ("1", "0"),
     )
-    .await
-    .unwrap();
-    wait_used(&quotas, "test-quota", &[("replicationcontrollers", "1")]).await;
-    rcs.delete("rc", &DeleteParams::default()).await.unwrap();
-    wait_used(&quotas, "test-quota", &[("replicationcontrollers", "0")]).await;
+    .await;
 
-    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-    rss.create(
-        &PostParams::default(),
-        &obj(json!({"metadata": {"name": "rs"}, "spec": {"replicas": 0,
-            "selector": {"matchLabels": {"a": "b"}},
-            "template": {"metadata": {"labels": {"a": "b"}},
-                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})),
+    let rs = json!({"metadata": {"name": "rs"}, "spec": {"replicas": 0,
+        "selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+    counted_life::<ReplicaSet>(
+        &client,
+        &ns,
+        &quotas,
+        rs,
+        "count/replicasets.apps",
+        ("1", "0"),
     )
-    .await
-    .unwrap();
-    wait_used(&quotas, "test-quota", &[("count/replicasets.apps", "1")]).await;
-    rss.delete("rs", &DeleteParams::default()).await.unwrap();
-    wait_used(&quotas, "test-quota", &[("count/replicasets.apps", "0")]).await;
+    .await;
 }
 
 // [sig-api-machinery] ResourceQuota should create a ResourceQuota and
