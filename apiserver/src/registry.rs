@@ -292,10 +292,11 @@ impl Registry {
         if let Some(manager) = w.manager {
             crate::fieldmanager::track_update(r, None, &mut obj, manager, "")?;
         }
-        crate::admission::admit_create(self, r, namespace, &mut obj, dry_run).await?;
         if let Some(ns) = namespace.filter(|_| r.namespaced) {
             self.check_namespace(r, ns).await?;
         }
+        // Last before the write: quota admission charges the quota.
+        crate::admission::admit_create(self, r, namespace, &mut obj, dry_run).await?;
         let key = r.key(namespace, &name);
         if dry_run {
             if self
