@@ -278,6 +278,44 @@ async fn secrets_should_patch_a_secret() {
     assert!(!names(&list.items).contains(&name.to_string()));
 }
 
+// A Secret's write-only stringData lands in data on create and on patch,
+// and is never returned (upstream's v1 conversion).
+#[tokio::test]
+async fn secrets_string_data_is_merged_into_data() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let ns = test_namespace(&client, "secrets").await;
+    let secrets: Api<Secret> = Api::namespaced(client, &ns);
+    let created = secrets
+        .create(
+            &PostParams::default(),
+            &obj(json!({
+                "metadata": { "name": "strings" },
+                "data": { "a": "eA==", "b": "eQ==" },
+                "stringData": { "b": "two", "c": "three" }
+            })),
+        )
+        .await
+        .expect("create");
+    assert!(created.string_data.is_none(), "{created:?}");
+    let data = created.data.expect("data");
+    assert_eq!(data["a"], ByteString(b"x".to_vec()));
+    assert_eq!(data["b"], ByteString(b"two".to_vec()));
+    assert_eq!(data["c"], ByteString(b"three".to_vec()));
+
+    secrets
+        .patch(
+            "strings",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "stringData": { "a": "one" } })),
+        )
+        .await
+        .expect("patch");
+    let got = secrets.get("strings").await.expect("get");
+    assert!(got.string_data.is_none(), "{got:?}");
+    assert_eq!(got.data.expect("data")["a"], ByteString(b"one".to_vec()));
+}
+
 // [sig-storage] Secrets should be immutable if `immutable` field is set
 // [Conformance]
 #[tokio::test]

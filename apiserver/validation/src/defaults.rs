@@ -22,6 +22,26 @@ fn obj_entry<'a>(m: &'a mut Map<String, Value>, k: &str) -> Option<&'a mut Map<S
     entry.as_object_mut()
 }
 
+/// A Secret's write-only `stringData` merged into `data`, overwriting keys
+/// it shares, as upstream's v1 → internal conversion does on every write.
+fn fold_string_data(m: &mut Map<String, Value>) {
+    use base64::Engine;
+    let Some(Value::Object(strings)) = m.remove("stringData") else {
+        return;
+    };
+    if strings.is_empty() {
+        return;
+    }
+    if let Some(data) = obj_entry(m, "data") {
+        for (k, v) in strings {
+            if let Some(s) = v.as_str() {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(s);
+                data.insert(k, Value::String(encoded));
+            }
+        }
+    }
+}
+
 /// Object at `m[k]` if it already is one.
 fn existing<'a>(m: &'a mut Map<String, Value>, k: &str) -> Option<&'a mut Map<String, Value>> {
     m.get_mut(k).and_then(Value::as_object_mut)
@@ -517,7 +537,10 @@ pub fn default(group: &str, resource: &str, obj: &mut Value) {
         ("", "podtemplates") => default_template(m),
         ("", "replicationcontrollers") => default_rc(m),
         ("", "services") => default_service(m),
-        ("", "secrets") => set_if_absent(m, "type", json!("Opaque")),
+        ("", "secrets") => {
+            set_if_absent(m, "type", json!("Opaque"));
+            fold_string_data(m);
+        }
         ("", "limitranges") => with_spec(m, |s| each_obj(s, "limits", default_limit_range_item)),
         ("", "namespaces") => {
             let name = m
@@ -557,7 +580,18 @@ pub fn default(group: &str, resource: &str, obj: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::pull_policy;
+    use super::{default, pull_policy};
+    use serde_json::json;
+
+    #[test]
+    fn secret_string_data_is_folded_into_data() {
+        let mut s = json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "hi", "c": "yo"}});
+        default("", "secrets", &mut s);
+        assert_eq!(
+            s,
+            json!({"type": "Opaque", "data": {"a": "eA==", "b": "aGk=", "c": "eW8="}})
+        );
+    }
 
     #[test]
     fn pull_policies() {
