@@ -585,7 +585,8 @@ mod tests {
 
     #[test]
     fn secret_string_data_is_folded_into_data() {
-        let mut s = json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "hi", "c": "yo"}});
+        let mut s =
+            json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "hi", "c": "yo"}});
         default("", "secrets", &mut s);
         assert_eq!(
             s,
