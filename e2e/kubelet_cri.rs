@@ -781,3 +781,165 @@ async fn cri_probes_restart_and_gate_readiness() {
             .expect("delete");
     }
 }
+
+/// The request paths a busybox httpd started with `-vv` logged.
+fn served_paths(pod: &Value, container: &str) -> String {
+    let path = log_dir(pod).join(container).join("0.log");
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+// [sig-node] Container Lifecycle Hook: postStart/preStop, exec and
+// httpGet (conformance "Pod Lifecycle, post start/prestop exec/http
+// hook"): like upstream, the hooks call a handler pod, whose log shows
+// them.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_lifecycle_hooks_reach_the_handler() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.7.0/24").await;
+    let pods = c.pods().await;
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "handler",
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "web",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", "mkdir -p /www && for p in poststart-exec prestop-exec poststart-http prestop-http; do echo ok > /www/$p; done && exec httpd -f -vv -p 8080 -h /www"],
+                "ports": [{"containerPort": 8080}],
+                "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+            }]}),
+        ),
+    )
+    .await
+    .expect("create");
+    let handler = wait_until("the handler to be ready", || async {
+        let p = pod_json(&pods, "handler").await?;
+        (condition_status(&p, "Ready") == "True").then_some(p)
+    })
+    .await;
+    let ip = handler["status"]["podIP"]
+        .as_str()
+        .expect("podIP")
+        .to_owned();
+    let wget = |path: &str| json!({"exec": {"command": ["wget", "-qO-", format!("http://{ip}:8080/{path}")]}});
+    let http =
+        |path: &str| json!({"httpGet": {"host": ip, "port": 8080, "path": format!("/{path}")}});
+    for (name, post_start, pre_stop) in [
+        ("hook-exec", wget("poststart-exec"), wget("prestop-exec")),
+        ("hook-http", http("poststart-http"), http("prestop-http")),
+    ] {
+        pods.create(
+            &PostParams::default(),
+            &pod(
+                name,
+                json!({"terminationGracePeriodSeconds": 15, "containers": [{
+                    "name": "app",
+                    "image": "docker.io/library/busybox:1.36",
+                    "command": ["sleep", "600"],
+                    "lifecycle": {"postStart": post_start, "preStop": pre_stop},
+                }]}),
+            ),
+        )
+        .await
+        .expect("create");
+    }
+    for (name, kind) in [("hook-exec", "exec"), ("hook-http", "http")] {
+        wait_phase(&pods, name, "Running").await;
+        wait_until(&format!("the {kind} postStart hook's request"), || async {
+            served_paths(&handler, "web")
+                .contains(&format!("/poststart-{kind}"))
+                .then_some(())
+        })
+        .await;
+        assert!(
+            !served_paths(&handler, "web").contains(&format!("/prestop-{kind}")),
+            "preStop ran before the pod was deleted"
+        );
+        let (_, terminating) = delete_and_watch(&pods, name, None).await;
+        assert!(terminating, "graceful deletion");
+        assert!(
+            served_paths(&handler, "web").contains(&format!("/prestop-{kind}")),
+            "the {kind} preStop hook's request: {}",
+            served_paths(&handler, "web")
+        );
+    }
+    pods.delete("handler", &Default::default())
+        .await
+        .expect("delete");
+}
+
+// [sig-node] Container Runtime blackbox test on terminated container:
+// termination messages from the file (default and custom path, non-root)
+// and from the log with FallbackToLogsOnError.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_termination_messages() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.8.0/24").await;
+    let pods = c.pods().await;
+    let cases = [
+        // name, script, extra container fields, expected message
+        (
+            "msg-succeeded-logs",
+            "echo -n DONE",
+            json!({"terminationMessagePolicy": "FallbackToLogsOnError"}),
+            None,
+        ),
+        (
+            "msg-succeeded-file",
+            "echo -n OK > /dev/termination-log",
+            json!({"terminationMessagePolicy": "FallbackToLogsOnError"}),
+            Some("OK"),
+        ),
+        (
+            "msg-failed-logs",
+            "echo -n DONE; exit 1",
+            json!({"terminationMessagePolicy": "FallbackToLogsOnError"}),
+            Some("DONE"),
+        ),
+        (
+            "msg-failed-file-policy",
+            "echo -n DONE; exit 1",
+            json!({}),
+            None,
+        ),
+        (
+            "msg-custom-path",
+            "echo -n DONE > /dev/termination-custom-log",
+            json!({"terminationMessagePath": "/dev/termination-custom-log",
+                   "securityContext": {"runAsUser": 1000}}),
+            Some("DONE"),
+        ),
+    ];
+    for (name, script, extra, _) in &cases {
+        let mut container = busybox("app", script);
+        if let (Some(c), Some(e)) = (container.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        pods.create(
+            &PostParams::default(),
+            &pod(
+                name,
+                json!({"restartPolicy": "Never", "containers": [container]}),
+            ),
+        )
+        .await
+        .expect("create");
+    }
+    for (name, _, _, want) in &cases {
+        let phase = if name.contains("failed") {
+            "Failed"
+        } else {
+            "Succeeded"
+        };
+        let p = wait_phase(&pods, name, phase).await;
+        let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+        assert_eq!(t["message"].as_str(), *want, "{name}: {t}");
+        pods.delete(name, &Default::default())
+            .await
+            .expect("delete");
+    }
+}

@@ -88,15 +88,22 @@ fn state_json(state: &ContainerState, container_id: &str) -> Value {
         ContainerState::Exited {
             exit_code,
             reason,
+            message,
             started_at,
             finished_at,
-        } => json!({"terminated": {
-            "exitCode": exit_code,
-            "reason": reason,
-            "startedAt": time(*started_at),
-            "finishedAt": time(*finished_at),
-            "containerID": container_id,
-        }}),
+        } => {
+            let mut t = json!({
+                "exitCode": exit_code,
+                "reason": reason,
+                "startedAt": time(*started_at),
+                "finishedAt": time(*finished_at),
+                "containerID": container_id,
+            });
+            if !message.is_empty() {
+                t["message"] = json!(message);
+            }
+            json!({ "terminated": t })
+        }
         ContainerState::Waiting { reason, message } => {
             let mut w = json!({"reason": reason});
             if !message.is_empty() {

@@ -17,6 +17,8 @@ pub enum ContainerState {
     Exited {
         exit_code: i32,
         reason: String,
+        /// The termination message (its file, or the log's tail).
+        message: String,
         started_at: DateTime<Utc>,
         finished_at: DateTime<Utc>,
     },
@@ -147,6 +149,7 @@ impl Runtime for Simulated {
                 ContainerState::Exited {
                     exit_code: 0,
                     reason: "Completed".into(),
+                    message: String::new(),
                     started_at: now,
                     finished_at: now,
                 }

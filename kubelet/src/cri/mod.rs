@@ -8,7 +8,9 @@
 
 pub mod client;
 pub mod env;
+pub mod hooks;
 pub mod probes;
+pub mod termination;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -53,6 +55,8 @@ struct Slot {
     readiness: probes::Tally,
     has_startup: bool,
     has_readiness: bool,
+    /// Where the current run's termination message is read from.
+    termination: Option<termination::Source>,
 }
 
 impl Slot {
@@ -78,6 +82,7 @@ impl Slot {
             readiness: Default::default(),
             has_startup: c.startup_probe.is_some(),
             has_readiness: c.readiness_probe.is_some(),
+            termination: None,
         }
     }
 
@@ -161,6 +166,15 @@ pub struct CriRuntime {
     /// The kubelet's --root-dir: pod volumes live under `pods/<uid>`.
     root_dir: PathBuf,
     pods: Mutex<HashMap<String, Arc<tokio::sync::Mutex<PodState>>>>,
+}
+
+/// The container's named ports, for probes and hooks that name one.
+fn named_ports(c: &Container) -> Vec<(String, i32)> {
+    c.ports
+        .iter()
+        .flatten()
+        .filter_map(|p| Some((p.name.clone()?, p.container_port)))
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -573,7 +587,11 @@ impl CriRuntime {
         let config = match self
             .container_config(pod, c, &image_id, attempt, state)
             .await
-        {
+            .and_then(|mut config| {
+                slot.termination =
+                    termination::Source::prepare(&self.root_dir, pod, c, attempt, &mut config)?;
+                Ok(config)
+            }) {
             Ok(c) => c,
             Err(e) => {
                 slot.state = ContainerState::Waiting {
@@ -611,6 +629,7 @@ impl CriRuntime {
             slot.state = ContainerState::Exited {
                 exit_code: 128,
                 reason: "StartError".into(),
+                message: e.message().to_owned(),
                 started_at: now,
                 finished_at: Utc::now(),
             };
@@ -621,6 +640,23 @@ impl CriRuntime {
         slot.startup = Default::default();
         slot.liveness = Default::default();
         slot.readiness = Default::default();
+        if let Some(post_start) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let pod_ip = state.pod_ip.as_deref().unwrap_or("");
+            if let Err(e) = hooks::run(&self.cri, post_start, &id, pod_ip, &named_ports(c)).await {
+                // Upstream kills the container; its restart policy decides.
+                tracing::warn!(
+                    pod = pod.metadata.name.as_deref().unwrap_or(""),
+                    container = %c.name,
+                    "FailedPostStartHook: {e}"
+                );
+                let grace = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30);
+                self.kill(c, &id, pod_ip, grace).await;
+            }
+        }
         self.refresh(slot).await;
     }
 
@@ -632,12 +668,7 @@ impl CriRuntime {
         };
         let Some(id) = slot.id.clone() else { return };
         let pod_ip = state.pod_ip.clone().unwrap_or_default();
-        let ports: Vec<(String, i32)> = c
-            .ports
-            .iter()
-            .flatten()
-            .filter_map(|p| Some((p.name.clone()?, p.container_port)))
-            .collect();
+        let ports = named_ports(c);
         let now = Utc::now();
         let mut kill = None;
         if let Some(p) = &c.startup_probe
@@ -676,17 +707,46 @@ impl CriRuntime {
                 container = %c.name,
                 "container failed its {which} probe, will be restarted"
             );
-            if let Err(e) = self
-                .rt()
-                .stop_container(cri::StopContainerRequest {
-                    container_id: id,
-                    timeout: grace,
-                })
-                .await
-            {
-                tracing::warn!("stopping the container: {}", e.message());
-            }
+            self.kill(c, &id, &pod_ip, grace).await;
             self.refresh(slot).await;
+        }
+    }
+
+    /// Stops one container as upstream's killContainer: its preStop hook
+    /// first, within the grace period, then the stop signal with what is
+    /// left of it (at least 2 s, upstream's minimum shutdown window).
+    async fn kill(&self, c: &Container, id: &str, pod_ip: &str, grace: i64) {
+        let mut timeout = grace.max(0);
+        if let Some(pre_stop) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref())
+            && grace > 0
+        {
+            let began = std::time::Instant::now();
+            let ports = named_ports(c);
+            let hook = hooks::run(&self.cri, pre_stop, id, pod_ip, &ports);
+            match tokio::time::timeout(Duration::from_secs(grace as u64), hook).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(container = %c.name, "FailedPreStopHook: {e}")
+                }
+                Err(_) => tracing::warn!(
+                    container = %c.name,
+                    "PreStop hook did not complete within {grace}s"
+                ),
+            }
+            timeout -= began.elapsed().as_secs() as i64;
+        }
+        if grace > 0 {
+            timeout = timeout.max(2);
+        }
+        if let Err(e) = self
+            .rt()
+            .stop_container(cri::StopContainerRequest {
+                container_id: id.to_owned(),
+                timeout,
+            })
+            .await
+        {
+            tracing::warn!(container = %id, "stopping the container: {}", e.message());
         }
     }
 
@@ -733,9 +793,19 @@ impl CriRuntime {
                     };
                 // A container waiting out its back-off keeps that state.
                 if !matches!(slot.state, ContainerState::Waiting { .. }) {
+                    let message = match &slot.state {
+                        // Read once, when the exit is first seen.
+                        ContainerState::Exited { message, .. } => message.clone(),
+                        _ => slot
+                            .termination
+                            .as_ref()
+                            .map(|t| t.message(s.exit_code))
+                            .unwrap_or_default(),
+                    };
                     slot.state = ContainerState::Exited {
                         exit_code: s.exit_code,
                         reason,
+                        message,
                         started_at: from_nanos(s.started_at),
                         finished_at: from_nanos(s.finished_at),
                     };
@@ -976,31 +1046,29 @@ impl Runtime for CriRuntime {
         let mut state = state.lock().await;
         state.stopped = true;
         // Containers first, all at once, each with the grace period
-        // (SIGTERM, then SIGKILL when it ends); sidecars after them.
-        let stop = |slots: &[Slot]| {
-            let ids: Vec<String> = slots
+        // (preStop, SIGTERM, then SIGKILL when it ends); sidecars after.
+        let pod_ip = state.pod_ip.clone().unwrap_or_default();
+        let stop = |slots: &[Slot], specs: &[Container]| {
+            let running: Vec<(String, Container)> = slots
                 .iter()
-                .filter(|s| s.running())
-                .filter_map(|s| s.id.clone())
+                .zip(specs)
+                .filter(|(s, _)| s.running())
+                .filter_map(|(s, c)| Some((s.id.clone()?, c.clone())))
                 .collect();
-            let rt = self.rt();
-            futures::future::join_all(ids.into_iter().map(move |id| {
-                let mut rt = rt.clone();
-                async move {
-                    if let Err(e) = rt
-                        .stop_container(cri::StopContainerRequest {
-                            container_id: id.clone(),
-                            timeout: grace.max(0),
-                        })
-                        .await
-                    {
-                        tracing::warn!(container = %id, "stopping the container: {}", e.message());
-                    }
-                }
-            }))
+            let pod_ip = &pod_ip;
+            futures::future::join_all(
+                running
+                    .into_iter()
+                    .map(move |(id, c)| async move { self.kill(&c, &id, pod_ip, grace).await }),
+            )
         };
-        stop(&state.containers).await;
-        stop(&state.init).await;
+        let specs = pod.spec.clone().unwrap_or_default();
+        stop(&state.containers, &specs.containers).await;
+        stop(
+            &state.init,
+            specs.init_containers.as_deref().unwrap_or_default(),
+        )
+        .await;
         let mut init = std::mem::take(&mut state.init);
         let mut containers = std::mem::take(&mut state.containers);
         for slot in init.iter_mut().chain(containers.iter_mut()) {

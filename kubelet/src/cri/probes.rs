@@ -57,7 +57,7 @@ pub fn record(p: &Probe, t: &mut Tally, ok: bool, now: DateTime<Utc>) {
     }
 }
 
-fn port(p: &IntOrString, named: &[(String, i32)]) -> anyhow::Result<u16> {
+pub(super) fn port(p: &IntOrString, named: &[(String, i32)]) -> anyhow::Result<u16> {
     let n = match p {
         IntOrString::Int(n) => *n,
         IntOrString::String(s) => match s.parse::<i32>() {
@@ -75,7 +75,7 @@ fn port(p: &IntOrString, named: &[(String, i32)]) -> anyhow::Result<u16> {
         .ok_or_else(|| anyhow::anyhow!("invalid port {n}"))
 }
 
-async fn http_get(
+pub(super) async fn http_get(
     host: &str,
     port: u16,
     path: &str,
