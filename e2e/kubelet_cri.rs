@@ -67,10 +67,17 @@ struct CriCluster {
 
 impl CriCluster {
     async fn up(pod_cidr: &str) -> CriCluster {
+        Self::up_with_images(pod_cidr, &[]).await
+    }
+
+    /// With images hack/images builds besides pause and busybox.
+    async fn up_with_images(pod_cidr: &str, extra: &[&str]) -> CriCluster {
         let images = tempfile::tempdir().expect("tempdir");
         let built = Command::new("python3")
             .arg(repo().join("hack/images/build.py"))
             .arg(images.path())
+            .args(["pause", "busybox"])
+            .args(extra)
             .output()
             .expect("python3 runs");
         assert!(
@@ -938,6 +945,62 @@ async fn cri_termination_messages() {
         let p = wait_phase(&pods, name, phase).await;
         let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
         assert_eq!(t["message"].as_str(), *want, "{name}: {t}");
+        pods.delete(name, &Default::default())
+            .await
+            .expect("delete");
+    }
+}
+
+// [sig-node] Probing container: gRPC liveness probes ("Pod liveness
+// probe, using grpc call, success/failure"), with etcd's health service as
+// upstream's tests use it.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_grpc_probes() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up_with_images("10.245.9.0/24", &["etcd"]).await;
+    let pods = c.pods().await;
+    let etcd = |name: &str, probe_port: u16| {
+        pod(
+            name,
+            json!({"terminationGracePeriodSeconds": 1, "containers": [{
+                "name": "etcd",
+                "image": "registry.k8s.io/etcd:latest",
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/usr/local/bin/etcd", "--listen-client-urls", "http://0.0.0.0:2379",
+                            "--advertise-client-urls", "http://127.0.0.1:2379"],
+                "readinessProbe": {"grpc": {"port": 2379}, "periodSeconds": 1},
+                "livenessProbe": {"grpc": {"port": probe_port}, "initialDelaySeconds": 3,
+                                  "periodSeconds": 1, "failureThreshold": 1},
+            }]}),
+        )
+    };
+    for (name, port) in [("grpc-ok", 2379), ("grpc-bad", 2333)] {
+        pods.create(&PostParams::default(), &etcd(name, port))
+            .await
+            .expect("create");
+    }
+    wait_until("the gRPC readiness probe to pass", || async {
+        let p = pod_json(&pods, "grpc-ok").await?;
+        (condition_status(&p, "Ready") == "True").then_some(())
+    })
+    .await;
+    wait_until(
+        "the failing gRPC liveness probe to restart etcd",
+        || async {
+            let p = pod_json(&pods, "grpc-bad").await?;
+            (p["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 1).then_some(())
+        },
+    )
+    .await;
+    let ok = pod_json(&pods, "grpc-ok").await.expect("grpc-ok");
+    assert_eq!(
+        ok["status"]["containerStatuses"][0]["restartCount"], 0,
+        "a passing gRPC liveness probe restarted etcd: {}",
+        ok["status"]
+    );
+    for name in ["grpc-ok", "grpc-bad"] {
         pods.delete(name, &Default::default())
             .await
             .expect("delete");

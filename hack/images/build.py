@@ -6,7 +6,11 @@ in a tar, with the image names as annotations so that
 `ctr -n k8s.io images import` (and the kubelet's --image-archive-dir) tag
 them as upstream tests name them.
 
-usage: build.py OUTDIR
+An `etcd` image (Debian's etcd-server and the libraries it links, for gRPC
+health probes, as upstream's probe tests use) is built when asked for.
+
+usage: build.py OUTDIR [IMAGE...]   (IMAGE: pause, busybox, etcd; default
+pause and busybox)
 """
 import hashlib
 import io
@@ -187,13 +191,61 @@ def busybox(outdir):
     )
 
 
+def etcd(outdir):
+    path = "/usr/bin/etcd"
+    if not os.path.exists(path):
+        sys.exit(f"{path} is missing: install etcd-server (hack/install-deps.sh)")
+    version = subprocess.run(
+        [path, "--version"], check=True, capture_output=True, text=True
+    ).stdout.split("\n")[0].split()[-1]
+    # The shared libraries it links, at the paths ldd resolves them to.
+    libs = []
+    for line in subprocess.run(["ldd", path], capture_output=True, text=True).stdout.splitlines():
+        parts = line.split()
+        lib = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
+        if lib.startswith("/"):
+            libs.append(lib)
+
+    def fill(tar):
+        dirs = set()
+        for target in ["usr/local/bin/etcd"] + [lib.lstrip("/") for lib in libs]:
+            d = os.path.dirname(target)
+            while d and d not in dirs:
+                dirs.add(d)
+                d = os.path.dirname(d)
+        for d in sorted(dirs):
+            add_dir(tar, d)
+        add_dir(tar, "tmp", 0o1777)
+        add_dir(tar, "var/etcd", 0o700)
+        with open(path, "rb") as f:
+            add_file(tar, "usr/local/bin/etcd", f.read())
+        for lib in libs:
+            with open(os.path.realpath(lib), "rb") as f:
+                add_file(tar, lib.lstrip("/"), f.read())
+
+    image_archive(
+        os.path.join(outdir, "etcd.tar"),
+        [f"registry.k8s.io/etcd:{version}", "registry.k8s.io/etcd:latest"],
+        layer_tar(fill),
+        {
+            "config": {
+                "Entrypoint": ["/usr/local/bin/etcd"],
+                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "ETCD_DATA_DIR=/var/etcd/data"],
+            }
+        },
+    )
+
+
+IMAGES = {"pause": pause, "busybox": busybox, "etcd": etcd}
+
+
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2 or any(a not in IMAGES for a in sys.argv[2:]):
         sys.exit(__doc__)
     outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
-    pause(outdir)
-    busybox(outdir)
+    for name in sys.argv[2:] or ["pause", "busybox"]:
+        IMAGES[name](outdir)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-//! Container probes as upstream runs them: exec (CRI ExecSync), httpGet
-//! and tcpSocket, for startup, liveness and readiness, with the timing
+//! Container probes as upstream runs them: exec (CRI ExecSync), httpGet,
+//! tcpSocket and grpc (the gRPC health protocol), for startup, liveness and readiness, with the timing
 //! fields (initialDelaySeconds, periodSeconds, timeoutSeconds,
 //! successThreshold, failureThreshold) and upstream's defaults.
 
@@ -113,6 +113,25 @@ pub(super) async fn http_get(
     Ok((200..400).contains(&code))
 }
 
+/// The gRPC health checking protocol (`grpc.health.v1.Health/Check`) over
+/// plain HTTP/2, as upstream's grpc probe: SERVING succeeds.
+async fn grpc_check(host: &str, port: u16, service: &str) -> anyhow::Result<bool> {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{host}:{port}"))?
+        .connect()
+        .await?;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = client
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("grpc health check: {}", e.message()))?
+        .into_inner()
+        .status;
+    Ok(status == ServingStatus::Serving as i32)
+}
+
 /// Runs the probe once: true on success.
 pub async fn run(
     cri: &Cri,
@@ -165,7 +184,14 @@ pub async fn run(
             tokio::net::TcpStream::connect((host.as_str(), port)).await?;
             return Ok(true);
         }
-        anyhow::bail!("probe handler not supported by this kubelet yet (grpc)")
+        if let Some(g) = &p.grpc {
+            let port = u16::try_from(g.port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| anyhow::anyhow!("invalid port {}", g.port))?;
+            return grpc_check(pod_ip, port, g.service.as_deref().unwrap_or("")).await;
+        }
+        anyhow::bail!("probe has no exec, httpGet, tcpSocket or grpc handler")
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(ok)) => ok,
