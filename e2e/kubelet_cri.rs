@@ -67,11 +67,12 @@ struct CriCluster {
 
 impl CriCluster {
     async fn up(pod_cidr: &str) -> CriCluster {
-        Self::up_with_images(pod_cidr, &[]).await
+        Self::up_with(pod_cidr, &[], &[]).await
     }
 
-    /// With images hack/images builds besides pause and busybox.
-    async fn up_with_images(pod_cidr: &str, extra: &[&str]) -> CriCluster {
+    /// With images hack/images builds besides pause and busybox, and more
+    /// `rkube up` flags.
+    async fn up_with(pod_cidr: &str, extra: &[&str], args: &[&str]) -> CriCluster {
         let images = tempfile::tempdir().expect("tempdir");
         let built = Command::new("python3")
             .arg(repo().join("hack/images/build.py"))
@@ -86,14 +87,15 @@ impl CriCluster {
             String::from_utf8_lossy(&built.stderr)
         );
         let dir = images.path().to_str().expect("utf-8 path").to_owned();
-        let cluster = Cluster::up_with_scheduler_and_args(&[
+        let mut all = vec![
             "--kubelet",
             "--image-archive-dir",
             &dir,
             "--pod-cidr",
             pod_cidr,
-        ])
-        .await;
+        ];
+        all.extend(args);
+        let cluster = Cluster::up_with_scheduler_and_args(&all).await;
         let nodes: Api<Node> = Api::all(cluster.client().await);
         let node = wait_until("the node to be Ready", || async {
             let list = nodes.list(&Default::default()).await.ok()?;
@@ -959,7 +961,7 @@ async fn cri_grpc_probes() {
     if !can_run() {
         return;
     }
-    let c = CriCluster::up_with_images("10.245.9.0/24", &["etcd"]).await;
+    let c = CriCluster::up_with("10.245.9.0/24", &["etcd"], &[]).await;
     let pods = c.pods().await;
     let etcd = |name: &str, probe_port: u16| {
         pod(
@@ -1005,4 +1007,51 @@ async fn cri_grpc_probes() {
             .await
             .expect("delete");
     }
+}
+
+// Static pods: a manifest in --pod-manifest-path runs on the node with a
+// mirror pod (config annotations, owned by the Node); removing the file
+// removes the pod.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_static_pod_gets_a_mirror_pod() {
+    if !can_run() {
+        return;
+    }
+    let manifests = tempfile::tempdir().expect("tempdir");
+    let manifest = manifests.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: static}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: docker.io/library/busybox:1.36\n    command: [sh, -c, 'echo static-started; exec sleep 600']\n",
+    )
+    .expect("write manifest");
+    let dir = manifests.path().to_str().expect("utf-8").to_owned();
+    let c = CriCluster::up_with("10.245.10.0/24", &[], &["--pod-manifest-path", &dir]).await;
+    let pods = c.pods().await;
+    let name = format!("web-{}", c.node);
+    let mirror = wait_phase(&pods, &name, "Running").await;
+    let annotations = &mirror["metadata"]["annotations"];
+    assert_eq!(
+        annotations["kubernetes.io/config.source"], "file",
+        "{annotations}"
+    );
+    let hash = annotations["kubernetes.io/config.mirror"]
+        .as_str()
+        .expect("mirror annotation");
+    assert_eq!(annotations["kubernetes.io/config.hash"], hash);
+    let owner = &mirror["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["kind"], "Node", "{owner}");
+    assert_eq!(owner["name"], c.node.as_str());
+    assert_eq!(mirror["spec"]["nodeName"], c.node.as_str());
+    wait_until("the static pod's output", || async {
+        read_log(&mirror, "web", 0)
+            .contains("static-started")
+            .then_some(())
+    })
+    .await;
+
+    std::fs::remove_file(&manifest).expect("remove manifest");
+    wait_until("the mirror pod to go", || async {
+        pods.get_opt(&name).await.ok()?.is_none().then_some(())
+    })
+    .await;
 }

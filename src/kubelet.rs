@@ -43,6 +43,10 @@ pub struct Flags {
     /// socket.
     #[arg(long, default_value = "/var/lib/kubelet")]
     pub root_dir: PathBuf,
+    /// A directory of static pod manifests: each runs on this node, with
+    /// a mirror pod in the API.
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
 }
 
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
@@ -69,6 +73,7 @@ impl Flags {
             container_runtime_endpoint: endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
             image_archive_dir,
             root_dir,
+            pod_manifest_path: None,
         }
     }
 }
@@ -177,9 +182,13 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     if flags.runtime == "simulated" {
         let runtime = runtime(&flags.runtime)?;
         let mut node = rkube_kubelet::NodeConfig::simulated(&name, &ip);
-        node.pod_cidr = flags.pod_cidr;
+        node.pod_cidr = flags.pod_cidr.clone();
         let client = crate::controller_manager::client(&flags.kubeconfig).await?;
-        return rkube_kubelet::run(client, vec![node], runtime).await;
+        let static_pods = static_pods(&flags, client.clone(), &name);
+        return tokio::select! {
+            r = rkube_kubelet::run(client, vec![node], runtime) => r,
+            () = static_pods => anyhow::bail!("the static pod source ended"),
+        };
     }
     anyhow::ensure!(
         matches!(flags.runtime.as_str(), "remote" | "cri"),
@@ -195,9 +204,19 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let (runtime, supervise) = cri_runtime(&flags, client.clone(), &ip, &pod_cidr).await?;
     let mut node = rkube_kubelet::NodeConfig::host(&name, &ip, &flags.root_dir);
     node.pod_cidr = Some(pod_cidr);
+    let static_pods = static_pods(&flags, client.clone(), &name);
     tokio::select! {
         r = rkube_kubelet::run(client, vec![node], runtime) => r,
         () = supervise => anyhow::bail!("containerd supervision ended"),
+        () = static_pods => anyhow::bail!("the static pod source ended"),
+    }
+}
+
+/// The static pod source of --pod-manifest-path; pending without one.
+async fn static_pods(flags: &Flags, client: kube::Client, node: &str) {
+    match &flags.pod_manifest_path {
+        Some(dir) => rkube_kubelet::staticpods::run(client, node.to_owned(), dir.clone()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -51,6 +51,9 @@ pub struct Flags {
     /// The real node's podCIDR (its CNI bridge's range).
     #[arg(long)]
     pub pod_cidr: Option<String>,
+    /// Static pod manifests the real node runs (implies --kubelet).
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
     /// Run without the scheduler.
     #[arg(long)]
     pub no_scheduler: bool,
@@ -166,7 +169,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let kubelet = async {
         if !(flags.kubelet
             || flags.container_runtime_endpoint.is_some()
-            || flags.image_archive_dir.is_some())
+            || flags.image_archive_dir.is_some()
+            || flags.pod_manifest_path.is_some())
         {
             return std::future::pending().await;
         }
@@ -174,15 +178,16 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         let kubeconfig = dir.join("kubelet.conf");
         pki.kubelet_kubeconfig(&kubeconfig, &server_url, &name)
             .context("writing the kubelet's kubeconfig")?;
-        crate::kubelet::run(crate::kubelet::Flags::for_up(
+        let mut kubelet = crate::kubelet::Flags::for_up(
             kubeconfig,
             name,
             dir.join("kubelet"),
             flags.container_runtime_endpoint.clone(),
             flags.image_archive_dir.clone(),
             flags.pod_cidr.clone(),
-        ))
-        .await
+        );
+        kubelet.pod_manifest_path = flags.pod_manifest_path.clone();
+        crate::kubelet::run(kubelet).await
     };
     let scheduler = async {
         if flags.no_scheduler {

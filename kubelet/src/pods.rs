@@ -46,6 +46,9 @@ enum Stage {
 enum Work {
     Start(Box<Pod>),
     Stop(Box<Pod>, Stop),
+    /// Removed from the API without this kubelet confirming it (a forced
+    /// deletion): its containers still have to go.
+    Gone(Box<Pod>),
 }
 
 pub struct Pods {
@@ -173,10 +176,27 @@ impl Pods {
 
     fn forget(&self, pod: &Pod) {
         let uid = uid(pod);
-        lock(&self.stages).remove(&uid);
+        let stage = lock(&self.stages).remove(&uid);
+        if matches!(stage, Some(Stage::Running | Stage::Done)) {
+            // Upstream's HandlePodRemoves: kill what is still there.
+            self.send(Work::Gone(Box::new(pod.clone())));
+            return;
+        }
         if let Some(node) = self.nodes.get(node_name(pod)) {
             lock(&node.pool).release(&uid);
         }
+    }
+
+    /// Stops a pod that is no longer in the API, within the grace period
+    /// its deletion had, and releases what it held.
+    async fn gone(&self, pod: &Pod) -> anyhow::Result<()> {
+        let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
+        self.runtime.stop_pod(pod, grace).await?;
+        self.runtime.forget_pod(pod);
+        if let Some(node) = self.nodes.get(node_name(pod)) {
+            lock(&node.pool).release(&uid(pod));
+        }
+        Ok(())
     }
 
     async fn work(self: &Arc<Self>, work: Work) {
@@ -187,6 +207,10 @@ impl Pods {
             }
             Work::Stop(pod, why) => {
                 let r = self.stop(&pod, why).await;
+                (pod, r)
+            }
+            Work::Gone(pod) => {
+                let r = self.gone(&pod).await;
                 (pod, r)
             }
         };
