@@ -843,7 +843,7 @@ async fn cri_lifecycle_hooks_reach_the_handler() {
             &PostParams::default(),
             &pod(
                 name,
-                json!({"terminationGracePeriodSeconds": 15, "containers": [{
+                json!({"terminationGracePeriodSeconds": 3, "containers": [{
                     "name": "app",
                     "image": "docker.io/library/busybox:1.36",
                     "command": ["sleep", "600"],
@@ -1054,4 +1054,115 @@ async fn cri_static_pod_gets_a_mirror_pod() {
         pods.get_opt(&name).await.ok()?.is_none().then_some(())
     })
     .await;
+}
+
+// [sig-storage] ConfigMap/Secret/Projected "updates should be reflected in
+// volume", "optional updates", DownwardAPI "should update labels on
+// modification": the kubelet rewrites API-backed volumes (atomically, as
+// upstream's writer) when their sources change.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_volume_contents_follow_their_sources() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.11.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: live}
+data: {a: one, b: gone-soon}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: live}
+stringData: {s: first}
+"#,
+    );
+    let pods = c.pods().await;
+    let script = "while true; do \
+                  echo \"cm=$(cat /cm/a):$(cat /cm/b 2>/dev/null || echo none) \
+                  sec=$(cat /sec/s) proj=$(cat /all/a)/$(cat /all/s) \
+                  opt=$(cat /opt/k 2>/dev/null || echo none) \
+                  labels=$(cat /info/labels | tr '\\n' ,)\"; sleep 1; done";
+    let mut p = pod(
+        "live",
+        json!({
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "app",
+                "image": "docker.io/library/busybox:1.36",
+                "command": ["sh", "-c", script],
+                "volumeMounts": [
+                    {"name": "cm", "mountPath": "/cm"},
+                    {"name": "sec", "mountPath": "/sec"},
+                    {"name": "all", "mountPath": "/all"},
+                    {"name": "opt", "mountPath": "/opt"},
+                    {"name": "info", "mountPath": "/info"},
+                ],
+            }],
+            "volumes": [
+                {"name": "cm", "configMap": {"name": "live"}},
+                {"name": "sec", "secret": {"secretName": "live"}},
+                {"name": "all", "projected": {"sources": [
+                    {"configMap": {"name": "live", "items": [{"key": "a", "path": "a"}]}},
+                    {"secret": {"name": "live"}},
+                ]}},
+                {"name": "opt", "configMap": {"name": "later", "optional": true}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                ]}},
+            ],
+        }),
+    );
+    p.metadata.labels = Some([("stage".to_owned(), "one".to_owned())].into());
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    let running = wait_phase(&pods, "live", "Running").await;
+    let first = "cm=one:gone-soon sec=first proj=one/first opt=none labels=stage=\"one\"";
+    let deadline = Instant::now() + PATIENCE;
+    while !read_log(&running, "app", 0).contains(first) {
+        let log = read_log(&running, "app", 0);
+        let last = log.lines().last().unwrap_or("").to_owned();
+        assert!(Instant::now() < deadline, "first contents: {last}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: live}
+data: {a: two}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: live}
+stringData: {s: second}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: later}
+data: {k: created}
+"#,
+    );
+    c.cluster
+        .kubectl_ok(&["label", "pod", "live", "stage=two", "--overwrite"]);
+    let second = "cm=two:none sec=second proj=two/second opt=created labels=stage=\"two\"";
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !read_log(&running, "app", 0).contains(second) {
+        let log = read_log(&running, "app", 0);
+        assert!(
+            Instant::now() < deadline,
+            "volumes not updated: {}",
+            log.lines().last().unwrap_or("")
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    pods.delete("live", &Default::default())
+        .await
+        .expect("delete");
 }

@@ -56,8 +56,16 @@ pub struct Pods {
     runtime: Arc<dyn Runtime>,
     nodes: HashMap<String, Arc<NodeEntry>>,
     stages: Mutex<HashMap<String, Stage>>,
+    /// The newest labels and annotations seen of running pods, for the
+    /// downward API volumes of their next sync.
+    latest_meta: Mutex<HashMap<String, Labels>>,
     tx: mpsc::UnboundedSender<Work>,
 }
+
+type Labels = (
+    Option<std::collections::BTreeMap<String, String>>,
+    Option<std::collections::BTreeMap<String, String>>,
+);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere must not stop every pod worker.
@@ -109,6 +117,7 @@ pub async fn run(
         client: client.clone(),
         runtime,
         stages: Mutex::new(HashMap::new()),
+        latest_meta: Mutex::new(HashMap::new()),
         tx,
         nodes,
     });
@@ -164,6 +173,10 @@ impl Pods {
             return;
         }
         if stage.is_some() {
+            if stage == Some(Stage::Running) && self.runtime.supervises() {
+                let meta = (pod.metadata.labels, pod.metadata.annotations);
+                lock(&self.latest_meta).insert(uid, meta);
+            }
             return;
         }
         if matches!(phase(&pod), "Succeeded" | "Failed") {
@@ -176,6 +189,7 @@ impl Pods {
 
     fn forget(&self, pod: &Pod) {
         let uid = uid(pod);
+        lock(&self.latest_meta).remove(&uid);
         let stage = lock(&self.stages).remove(&uid);
         if matches!(stage, Some(Stage::Running | Stage::Done)) {
             // Upstream's HandlePodRemoves: kill what is still there.
@@ -335,6 +349,10 @@ impl Pods {
                 tokio::time::sleep(SYNC_PERIOD).await;
                 if this.stage(&uid) != Some(Stage::Running) {
                     return;
+                }
+                if let Some((labels, annotations)) = lock(&this.latest_meta).remove(&uid) {
+                    current.metadata.labels = labels;
+                    current.metadata.annotations = annotations;
                 }
                 let started = match this.runtime.sync_pod(&current).await {
                     Ok(s) => s,

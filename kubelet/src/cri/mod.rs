@@ -6,6 +6,7 @@
 //! doubling to 5 min). Logs go where upstream puts them:
 //! `/var/log/pods/<ns>_<name>_<uid>/<container>/<restart>.log`.
 
+pub mod atomic;
 pub mod client;
 pub mod env;
 pub mod hooks;
@@ -29,6 +30,10 @@ pub use client::Cri;
 /// Upstream's container restart back-off: 10 s, doubling, at most 5 min.
 const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How often configMap, secret, downwardAPI and projected volumes are
+/// compared with their sources (upstream: each pod sync, through a cache
+/// with a one-minute TTL).
+const VOLUME_SYNC_PERIOD: Duration = Duration::from_secs(10);
 /// Where upstream's kubelet keeps container logs.
 pub const POD_LOGS_ROOT: &str = "/var/log/pods";
 
@@ -146,6 +151,8 @@ struct PodState {
     containers: Vec<Slot>,
     /// Set by `stop_pod`: nothing starts any more.
     stopped: bool,
+    /// When the API-backed volumes were last compared with their sources.
+    volumes_synced: std::time::Instant,
 }
 
 impl PodState {
@@ -870,6 +877,10 @@ impl CriRuntime {
         let Some(spec) = pod.spec.as_ref() else {
             return;
         };
+        if state.volumes_synced.elapsed() >= VOLUME_SYNC_PERIOD {
+            state.volumes_synced = std::time::Instant::now();
+            volumes::refresh(&self.root_dir, &self.client, pod).await;
+        }
         let mut init = std::mem::take(&mut state.init);
         let mut containers = std::mem::take(&mut state.containers);
         for slot in init.iter_mut().chain(containers.iter_mut()) {
@@ -1017,6 +1028,7 @@ impl Runtime for CriRuntime {
                 .map(|c| Slot::new(c, false))
                 .collect(),
             stopped: false,
+            volumes_synced: std::time::Instant::now(),
         };
         let state = Arc::new(tokio::sync::Mutex::new(state));
         lock(&self.pods).insert(uid, state.clone());

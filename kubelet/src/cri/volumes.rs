@@ -1,8 +1,8 @@
 //! Pod volumes on the node, where upstream keeps them
 //! (`<root-dir>/pods/<uid>/volumes/<plugin>/<name>`): emptyDir (a tmpfs
 //! for `medium: Memory`), hostPath, and the API-backed configMap, secret,
-//! downwardAPI and projected volumes, written once when the pod starts.
-//! Later updates of configMaps and secrets are not propagated yet.
+//! downwardAPI and projected volumes, written with upstream's atomic
+//! writer when the pod starts and rewritten when their sources change.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, Volume, VolumeMount,
 };
 use kube::api::Api;
+
+use super::atomic::{self, Payload};
 
 /// Upstream's default mode of files in API-backed volumes.
 const DEFAULT_MODE: i32 = 0o644;
@@ -34,23 +36,9 @@ fn plugin_dir(root: &Path, pod: &Pod, plugin: &str, name: &str) -> PathBuf {
     pod_dir(root, pod).join("volumes").join(plugin).join(name)
 }
 
-fn write_file(dir: &Path, rel: &str, data: &[u8], mode: i32) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !rel.split('/').any(|p| p == ".."),
-        "volume path {rel:?} must not contain '..'"
-    );
-    let path = dir.join(rel);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode as u32 & 0o777))?;
-    Ok(())
-}
-
-/// Writes `data` by `items` (or every key) into `dir`.
-fn write_keys(
-    dir: &Path,
+/// Adds `data` by `items` (or every key) to the payload.
+fn add_keys(
+    payload: &mut Payload,
     data: &BTreeMap<String, Vec<u8>>,
     items: Option<&Vec<KeyToPath>>,
     default_mode: i32,
@@ -61,7 +49,10 @@ fn write_keys(
         Some(items) => {
             for item in items {
                 match data.get(&item.key) {
-                    Some(v) => write_file(dir, &item.path, v, item.mode.unwrap_or(default_mode))?,
+                    Some(v) => {
+                        let mode = item.mode.unwrap_or(default_mode);
+                        payload.insert(item.path.clone(), (v.clone(), mode));
+                    }
                     None if optional => {}
                     None => anyhow::bail!("couldn't find key {} in {what}", item.key),
                 }
@@ -69,7 +60,7 @@ fn write_keys(
         }
         None => {
             for (k, v) in data {
-                write_file(dir, k, v, default_mode)?;
+                payload.insert(k.clone(), (v.clone(), default_mode));
             }
         }
     }
@@ -156,22 +147,120 @@ fn downward_file(pod: &Pod, f: &DownwardAPIVolumeFile) -> anyhow::Result<String>
     )
 }
 
-async fn write_downward(
-    dir: &Path,
+fn add_downward(
+    payload: &mut Payload,
     pod: &Pod,
     items: &[DownwardAPIVolumeFile],
     default_mode: i32,
 ) -> anyhow::Result<()> {
     for f in items {
         let text = downward_file(pod, f)?;
-        write_file(
-            dir,
-            &f.path,
-            text.as_bytes(),
-            f.mode.unwrap_or(default_mode),
-        )?;
+        let mode = f.mode.unwrap_or(default_mode);
+        payload.insert(f.path.clone(), (text.into_bytes(), mode));
     }
     Ok(())
+}
+
+/// The plugin directory and current files of an API-backed volume
+/// (configMap, secret, downwardAPI, projected); None for other kinds.
+async fn api_payload(
+    client: &kube::Client,
+    pod: &Pod,
+    v: &Volume,
+) -> anyhow::Result<Option<(&'static str, Payload)>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let mut payload = Payload::new();
+    if let Some(cm) = &v.config_map {
+        let optional = cm.optional.unwrap_or(false);
+        if let Some(data) = config_map_data(client, ns, &cm.name, optional).await? {
+            let what = format!("configmap {}", cm.name);
+            let mode = cm.default_mode.unwrap_or(DEFAULT_MODE);
+            add_keys(
+                &mut payload,
+                &data,
+                cm.items.as_ref(),
+                mode,
+                &what,
+                optional,
+            )?;
+        }
+        return Ok(Some(("kubernetes.io~configmap", payload)));
+    }
+    if let Some(s) = &v.secret {
+        let optional = s.optional.unwrap_or(false);
+        let name = s.secret_name.clone().unwrap_or_default();
+        if let Some(data) = secret_data(client, ns, &name, optional).await? {
+            let what = format!("secret {name}");
+            let mode = s.default_mode.unwrap_or(DEFAULT_MODE);
+            add_keys(&mut payload, &data, s.items.as_ref(), mode, &what, optional)?;
+        }
+        return Ok(Some(("kubernetes.io~secret", payload)));
+    }
+    if let Some(d) = &v.downward_api {
+        let items = d.items.clone().unwrap_or_default();
+        add_downward(
+            &mut payload,
+            pod,
+            &items,
+            d.default_mode.unwrap_or(DEFAULT_MODE),
+        )?;
+        return Ok(Some(("kubernetes.io~downward-api", payload)));
+    }
+    if let Some(p) = &v.projected {
+        let mode = p.default_mode.unwrap_or(DEFAULT_MODE);
+        for source in p.sources.iter().flatten() {
+            if let Some(cm) = &source.config_map {
+                let optional = cm.optional.unwrap_or(false);
+                if let Some(data) = config_map_data(client, ns, &cm.name, optional).await? {
+                    let what = format!("configmap {}", cm.name);
+                    add_keys(
+                        &mut payload,
+                        &data,
+                        cm.items.as_ref(),
+                        mode,
+                        &what,
+                        optional,
+                    )?;
+                }
+            } else if let Some(s) = &source.secret {
+                let optional = s.optional.unwrap_or(false);
+                if let Some(data) = secret_data(client, ns, &s.name, optional).await? {
+                    let what = format!("secret {}", s.name);
+                    add_keys(&mut payload, &data, s.items.as_ref(), mode, &what, optional)?;
+                }
+            } else if let Some(d) = &source.downward_api {
+                let items = d.items.clone().unwrap_or_default();
+                add_downward(&mut payload, pod, &items, mode)?;
+            } else if source.service_account_token.is_some() {
+                anyhow::bail!(
+                    "projected volume {}: serviceAccountToken sources are not supported by this kubelet yet",
+                    v.name
+                );
+            } else {
+                anyhow::bail!("projected volume {}: unsupported source", v.name);
+            }
+        }
+        return Ok(Some(("kubernetes.io~projected", payload)));
+    }
+    Ok(None)
+}
+
+/// Rewrites the pod's API-backed volumes whose sources changed (upstream's
+/// periodic volume sync): updated keys, removed keys gone, new labels in
+/// downward API files. A source that can't be read keeps the old files.
+pub async fn refresh(root: &Path, client: &kube::Client, pod: &Pod) {
+    for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        match api_payload(client, pod, v).await {
+            Ok(Some((plugin, payload))) => {
+                let dir = plugin_dir(root, pod, plugin, &v.name);
+                if let Err(e) = atomic::write(&dir, &payload) {
+                    tracing::warn!(volume = %v.name, "updating the volume: {e:#}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(volume = %v.name, "volume source: {e:#}"),
+        }
+    }
 }
 
 async fn prepare_one(
@@ -180,7 +269,6 @@ async fn prepare_one(
     pod: &Pod,
     v: &Volume,
 ) -> anyhow::Result<Prepared> {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let prepared = |host_path: PathBuf, read_only: bool| Prepared {
         name: v.name.clone(),
         host_path,
@@ -215,77 +303,9 @@ async fn prepare_one(
         }
         return Ok(prepared(path, false));
     }
-    if let Some(cm) = &v.config_map {
-        let dir = plugin_dir(root, pod, "kubernetes.io~configmap", &v.name);
-        std::fs::create_dir_all(&dir)?;
-        let optional = cm.optional.unwrap_or(false);
-        if let Some(data) = config_map_data(client, ns, &cm.name, optional).await? {
-            let what = format!("configmap {}", cm.name);
-            write_keys(
-                &dir,
-                &data,
-                cm.items.as_ref(),
-                cm.default_mode.unwrap_or(DEFAULT_MODE),
-                &what,
-                optional,
-            )?;
-        }
-        return Ok(prepared(dir, true));
-    }
-    if let Some(s) = &v.secret {
-        let dir = plugin_dir(root, pod, "kubernetes.io~secret", &v.name);
-        std::fs::create_dir_all(&dir)?;
-        let optional = s.optional.unwrap_or(false);
-        let name = s.secret_name.clone().unwrap_or_default();
-        if let Some(data) = secret_data(client, ns, &name, optional).await? {
-            let what = format!("secret {name}");
-            write_keys(
-                &dir,
-                &data,
-                s.items.as_ref(),
-                s.default_mode.unwrap_or(DEFAULT_MODE),
-                &what,
-                optional,
-            )?;
-        }
-        return Ok(prepared(dir, true));
-    }
-    if let Some(d) = &v.downward_api {
-        let dir = plugin_dir(root, pod, "kubernetes.io~downward-api", &v.name);
-        std::fs::create_dir_all(&dir)?;
-        let items = d.items.clone().unwrap_or_default();
-        write_downward(&dir, pod, &items, d.default_mode.unwrap_or(DEFAULT_MODE)).await?;
-        return Ok(prepared(dir, true));
-    }
-    if let Some(p) = &v.projected {
-        let dir = plugin_dir(root, pod, "kubernetes.io~projected", &v.name);
-        std::fs::create_dir_all(&dir)?;
-        let mode = p.default_mode.unwrap_or(DEFAULT_MODE);
-        for source in p.sources.iter().flatten() {
-            if let Some(cm) = &source.config_map {
-                let optional = cm.optional.unwrap_or(false);
-                if let Some(data) = config_map_data(client, ns, &cm.name, optional).await? {
-                    let what = format!("configmap {}", cm.name);
-                    write_keys(&dir, &data, cm.items.as_ref(), mode, &what, optional)?;
-                }
-            } else if let Some(s) = &source.secret {
-                let optional = s.optional.unwrap_or(false);
-                if let Some(data) = secret_data(client, ns, &s.name, optional).await? {
-                    let what = format!("secret {}", s.name);
-                    write_keys(&dir, &data, s.items.as_ref(), mode, &what, optional)?;
-                }
-            } else if let Some(d) = &source.downward_api {
-                let items = d.items.clone().unwrap_or_default();
-                write_downward(&dir, pod, &items, mode).await?;
-            } else if source.service_account_token.is_some() {
-                anyhow::bail!(
-                    "projected volume {}: serviceAccountToken sources are not supported by this kubelet yet",
-                    v.name
-                );
-            } else {
-                anyhow::bail!("projected volume {}: unsupported source", v.name);
-            }
-        }
+    if let Some((plugin, payload)) = api_payload(client, pod, v).await? {
+        let dir = plugin_dir(root, pod, plugin, &v.name);
+        atomic::write(&dir, &payload)?;
         return Ok(prepared(dir, true));
     }
     anyhow::bail!(
@@ -400,26 +420,24 @@ mod tests {
 
     #[test]
     fn keys_by_items_with_modes() {
-        let dir = tempfile::tempdir().expect("tempdir");
         let data: BTreeMap<String, Vec<u8>> = [("k".into(), b"v".to_vec())].into();
         let items = vec![KeyToPath {
             key: "k".into(),
             path: "sub/file".into(),
             mode: Some(0o600),
         }];
-        write_keys(dir.path(), &data, Some(&items), DEFAULT_MODE, "cm", false).expect("write");
-        let f = dir.path().join("sub/file");
-        assert_eq!(std::fs::read(&f).expect("read"), b"v");
-        assert_eq!(
-            std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777,
-            0o600
-        );
+        let mut p = Payload::new();
+        add_keys(&mut p, &data, Some(&items), DEFAULT_MODE, "cm", false).expect("keys");
+        assert_eq!(p["sub/file"], (b"v".to_vec(), 0o600));
         let missing = vec![KeyToPath {
             key: "nope".into(),
             path: "x".into(),
             mode: None,
         }];
-        assert!(write_keys(dir.path(), &data, Some(&missing), DEFAULT_MODE, "cm", false).is_err());
-        assert!(write_keys(dir.path(), &data, Some(&missing), DEFAULT_MODE, "cm", true).is_ok());
+        assert!(add_keys(&mut p, &data, Some(&missing), DEFAULT_MODE, "cm", false).is_err());
+        assert!(add_keys(&mut p, &data, Some(&missing), DEFAULT_MODE, "cm", true).is_ok());
+        let mut all = Payload::new();
+        add_keys(&mut all, &data, None, 0o640, "cm", false).expect("keys");
+        assert_eq!(all["k"], (b"v".to_vec(), 0o640));
     }
 }
