@@ -12,6 +12,7 @@ mod conformance_core;
 mod conformance_discovery;
 mod conformance_events;
 mod conformance_namespaces;
+mod conformance_node;
 mod conformance_services;
 mod conformance_util;
 mod conformance_watch;

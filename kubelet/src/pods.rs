@@ -59,6 +59,9 @@ pub struct Pods {
     /// The newest labels and annotations seen of running pods, for the
     /// downward API volumes of their next sync.
     latest_meta: Mutex<HashMap<String, Labels>>,
+    /// The activeDeadlineSeconds each running pod's timer was set for (an
+    /// update sets a new one).
+    deadlines: Mutex<HashMap<String, i64>>,
     tx: mpsc::UnboundedSender<Work>,
 }
 
@@ -118,6 +121,7 @@ pub async fn run(
         runtime,
         stages: Mutex::new(HashMap::new()),
         latest_meta: Mutex::new(HashMap::new()),
+        deadlines: Mutex::new(HashMap::new()),
         tx,
         nodes,
     });
@@ -173,9 +177,13 @@ impl Pods {
             return;
         }
         if stage.is_some() {
-            if stage == Some(Stage::Running) && self.runtime.supervises() {
-                let meta = (pod.metadata.labels, pod.metadata.annotations);
-                lock(&self.latest_meta).insert(uid, meta);
+            drop(stages);
+            if stage == Some(Stage::Running) {
+                self.schedule_deadline(&pod);
+                if self.runtime.supervises() {
+                    let meta = (pod.metadata.labels, pod.metadata.annotations);
+                    lock(&self.latest_meta).insert(uid, meta);
+                }
             }
             return;
         }
@@ -190,6 +198,7 @@ impl Pods {
     fn forget(&self, pod: &Pod) {
         let uid = uid(pod);
         lock(&self.latest_meta).remove(&uid);
+        lock(&self.deadlines).remove(&uid);
         let stage = lock(&self.stages).remove(&uid);
         if matches!(stage, Some(Stage::Running | Stage::Done)) {
             // Upstream's HandlePodRemoves: kill what is still there.
@@ -388,6 +397,9 @@ impl Pods {
         let Some(seconds) = pod.spec.as_ref().and_then(|s| s.active_deadline_seconds) else {
             return;
         };
+        if lock(&self.deadlines).insert(uid(pod), seconds) == Some(seconds) {
+            return;
+        }
         let started = pod
             .status
             .as_ref()
@@ -405,6 +417,8 @@ impl Pods {
                 && pod.metadata.uid.as_deref() == Some(uid.as_str())
                 && pod.metadata.deletion_timestamp.is_none()
                 && !matches!(phase(&pod), "Succeeded" | "Failed")
+                // Not shortened meanwhile (that update set its own timer).
+                && pod.spec.as_ref().and_then(|s| s.active_deadline_seconds) == Some(seconds)
             {
                 let _ = tx.send(Work::Stop(Box::new(pod), Stop::DeadlineExceeded));
             }

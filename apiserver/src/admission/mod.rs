@@ -1,11 +1,12 @@
 //! The admission chain on create, in upstream's plugin order: LimitRanger,
-//! DefaultTolerationSeconds, Priority, then ResourceQuota last (it charges the quota,
+//! DefaultTolerationSeconds, Priority, RuntimeClass, then ResourceQuota last (it charges the quota,
 //! so nothing may reject the object after it). Runs after field ownership
 //! is recorded, as upstream's admission runs after the field manager.
 
 mod limitranger;
 mod priority;
 mod quota;
+mod runtimeclass;
 mod tolerations;
 
 use rkube_storage::{RangeRequest, Revision};
@@ -31,6 +32,7 @@ pub async fn admit_create(
         limitranger::admit_pod(reg, r, ns, obj).await?;
         tolerations::default_toleration_seconds(obj);
         priority::admit_pod(reg, r, obj).await?;
+        runtimeclass::admit_pod(reg, r, obj).await?;
     }
     quota::admit(reg, r, ns, obj, dry_run).await
 }

@@ -349,6 +349,24 @@ impl CriRuntime {
         self.cri.runtime.clone()
     }
 
+    /// The CRI runtime handler of the pod's RuntimeClass ("" for the
+    /// runtime's default).
+    async fn runtime_handler(&self, pod: &Pod) -> anyhow::Result<String> {
+        let Some(name) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.runtime_class_name.as_deref())
+        else {
+            return Ok(String::new());
+        };
+        let classes: kube::Api<k8s_openapi::api::node::v1::RuntimeClass> =
+            kube::Api::all(self.client.clone());
+        match classes.get_opt(name).await? {
+            Some(rc) => Ok(rc.handler),
+            None => anyhow::bail!("RuntimeClass \"{name}\" not found"),
+        }
+    }
+
     /// Removes sandboxes of this pod left by an earlier kubelet.
     async fn remove_stale(&self, uid: &str) -> anyhow::Result<()> {
         let list = self
@@ -985,11 +1003,12 @@ impl Runtime for CriRuntime {
         let log_dir = pod_log_dir(pod);
         std::fs::create_dir_all(&log_dir)?;
         let config = sandbox_config(pod);
+        let runtime_handler = self.runtime_handler(pod).await?;
         let sandbox_id = self
             .rt()
             .run_pod_sandbox(cri::RunPodSandboxRequest {
                 config: Some(config.clone()),
-                runtime_handler: String::new(),
+                runtime_handler,
             })
             .await
             .map_err(|e| anyhow::anyhow!("RunPodSandbox: {}", e.message()))?
