@@ -66,32 +66,72 @@ impl KubeletClient {
         port: u16,
         path: &str,
     ) -> Result<Response<Incoming>, ApiError> {
-        let url = format!("https://{}:{port}{path}", bracket(host));
-        let fail = |e: String| ApiError::internal(format!("Get \"{url}\": {e}"));
+        let req = Request::get(path)
+            .body(Empty::<bytes::Bytes>::new())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.send(host, port, req).await
+    }
+
+    /// Sends `req` (its URI a path) to the kubelet at `host:port` over a
+    /// connection that can be upgraded, for exec, attach and port-forward.
+    pub async fn send<B>(
+        &self,
+        host: &str,
+        port: u16,
+        mut req: Request<B>,
+    ) -> Result<Response<Incoming>, ApiError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let authority = format!("{}:{port}", bracket(host));
+        let url = format!("https://{authority}{}", req.uri());
+        let verb = title_case(req.method().as_str());
+        let fail = |e: String| ApiError::internal(format!("{verb} \"{url}\": {e}"));
         let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect((host, port)))
             .await
-            .map_err(|_| fail(format!("dial tcp {}:{port}: i/o timeout", bracket(host))))?
-            .map_err(|e| fail(format!("dial tcp {}:{port}: connect: {e}", bracket(host))))?;
+            .map_err(|_| fail(format!("dial tcp {authority}: i/o timeout")))?
+            .map_err(|e| fail(format!("dial tcp {authority}: connect: {e}")))?;
+        let _ = tcp.set_nodelay(true);
         let name = rustls_pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| fail(e.to_string()))?;
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| fail(format!("tls: {e}")))?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let req = Request::get(path)
-            .header(http::header::HOST, format!("{}:{port}", bracket(host)))
-            .body(Empty::<bytes::Bytes>::new())
-            .map_err(|e| fail(e.to_string()))?;
-        send.send_request(req)
-            .await
-            .map_err(|e| fail(e.to_string()))
+        if let Ok(v) = http::HeaderValue::from_str(&authority) {
+            req.headers_mut().insert(http::header::HOST, v);
+        }
+        exchange(tls, req).await.map_err(fail)
     }
+}
+
+/// One HTTP/1.1 request on `io`, the connection kept for an upgrade.
+pub async fn exchange<S, B>(io: S, req: Request<B>) -> Result<Response<Incoming>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    send.send_request(req).await.map_err(|e| e.to_string())
+}
+
+/// Go's error wording names the method as `Get`, `Post`...
+fn title_case(method: &str) -> String {
+    let lower = method.to_ascii_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 fn bracket(host: &str) -> String {
@@ -129,16 +169,21 @@ pub async fn pass_through(
         };
         return Err(ApiError::new(status.as_u16(), reason, text));
     }
-    let frames = futures::stream::unfold(resp.into_body(), |mut body| async move {
-        match body.frame().await {
-            // A broken stream just ends: the client sees the log cut short.
-            Some(Ok(frame)) => Some((Ok::<_, Infallible>(frame), body)),
-            _ => None,
-        }
-    });
-    let mut out = Response::new(StreamBody::new(frames).boxed_unsync());
+    let mut out = Response::new(streamed(resp.into_body()));
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         out.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     Ok(out)
+}
+
+/// A body passed on as it arrives; a broken stream just ends, so the
+/// client sees it cut short.
+pub fn streamed(body: Incoming) -> Body {
+    let frames = futures::stream::unfold(body, |mut body| async move {
+        match body.frame().await {
+            Some(Ok(frame)) => Some((Ok::<_, Infallible>(frame), body)),
+            _ => None,
+        }
+    });
+    StreamBody::new(frames).boxed_unsync()
 }

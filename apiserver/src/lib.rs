@@ -24,4 +24,5 @@ pub mod selectable;
 pub mod server;
 pub mod status;
 pub mod strategy;
+pub mod streams;
 pub mod watchcache;

@@ -280,7 +280,18 @@ impl ApiServer {
         }
         if sub == Some("log") && r.group.is_empty() && r.plural == "pods" && info.verb == "get" {
             let name = info.name.as_deref().unwrap_or_default();
-            return crate::podlogs::serve(self, &r, ns, name, &q).await;
+            let resp = crate::podlogs::serve(self, &r, ns, name, &q).await?;
+            return Ok(if crate::streams::wsbody::wanted(&req) {
+                crate::streams::wsbody::serve(req, resp)
+            } else {
+                resp
+            });
+        }
+        if let Some(s) = sub
+            && r.group.is_empty()
+            && crate::streams::handles(&r.plural, s)
+        {
+            return crate::streams::serve(self, &r, ns, info, req).await;
         }
         if matches!(sub, Some(s) if s != "status" && s != "finalize") {
             return Err(ApiError::not_implemented(&format!(
@@ -1417,7 +1428,10 @@ pub async fn serve(
                 async move { Ok::<_, std::convert::Infallible>(server.handle(req, user).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await
+            {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });
