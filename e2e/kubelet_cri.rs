@@ -1166,3 +1166,62 @@ data: {k: created}
         .await
         .expect("delete");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_service_account_token_volume() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.30.0/24").await;
+    // No controller manager here: the account and the CA ConfigMap its
+    // controllers would make are made by hand.
+    c.cluster
+        .kubectl_ok(&["create", "serviceaccount", "reader"]);
+    c.cluster.kubectl_ok(&[
+        "create",
+        "configmap",
+        "kube-root-ca.crt",
+        "--from-literal=ca.crt=the-cluster-ca",
+    ]);
+    let dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let script = format!("cat {dir}/namespace; echo; cat {dir}/ca.crt; echo; cat {dir}/token");
+    let spec = json!({
+        "serviceAccountName": "reader",
+        "restartPolicy": "Never",
+        "containers": [busybox("read", &script)],
+    });
+    let pods = c.pods().await;
+    pods.create(&PostParams::default(), &pod("reader", spec))
+        .await
+        .expect("create pod");
+    let done = wait_phase(&pods, "reader", "Succeeded").await;
+    let log = read_log(&done, "read", 0);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3))
+        .collect();
+    assert_eq!(lines.first(), Some(&"default"), "{log}");
+    assert_eq!(lines.get(1), Some(&"the-cluster-ca"), "{log}");
+    let token = lines.get(2).copied().unwrap_or_default().to_owned();
+    assert!(token.starts_with("eyJ"), "{log}");
+    // The kubelet asked for a token bound to this pod.
+    let reviews: Api<k8s_openapi::api::authentication::v1::TokenReview> =
+        Api::all(c.cluster.client().await);
+    let review = reviews
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"spec": {"token": token}})).expect("review"),
+        )
+        .await
+        .expect("token review");
+    let status = serde_json::to_value(review.status).expect("json");
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(
+        status["user"]["username"],
+        "system:serviceaccount:default:reader"
+    );
+    assert_eq!(
+        status["user"]["extra"]["authentication.kubernetes.io/pod-name"][0],
+        "reader"
+    );
+}

@@ -31,3 +31,4 @@ mod kubelet;
 mod kubelet_cri;
 mod openapi;
 mod scheduler;
+mod serviceaccounts;

@@ -40,10 +40,10 @@ fn kubectl_at(c: &CriCluster, binary: &str, args: &[&str], input: Option<&[u8]>)
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl runs");
-    if let Some(mut stdin) = child.stdin.take() {
-        if let Some(input) = input {
-            let _ = stdin.write_all(input);
-        }
+    if let Some(mut stdin) = child.stdin.take()
+        && let Some(input) = input
+    {
+        let _ = stdin.write_all(input);
     }
     child.wait_with_output().expect("kubectl ran")
 }

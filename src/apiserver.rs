@@ -60,6 +60,20 @@ pub struct Flags {
     /// Enable or disable API group-versions (`group/version=true|false`).
     #[arg(long, default_value = "")]
     pub runtime_config: String,
+    /// The `iss` of service account tokens (the first signs; all are
+    /// accepted, as upstream).
+    #[arg(long)]
+    pub service_account_issuer: Vec<String>,
+    /// The private key service account tokens are signed with.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// The public key tokens are checked with.
+    #[arg(long)]
+    pub service_account_key_file: Option<PathBuf>,
+    /// What tokens must be meant for to reach this server (the issuer
+    /// when empty).
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
 }
 
 pub async fn open_store(flags: &Flags) -> anyhow::Result<Arc<dyn Storage>> {
@@ -140,15 +154,39 @@ pub async fn start(flags: Flags) -> anyhow::Result<tokio::task::JoinHandle<anyho
         let tls = rkube_pki::kubelet_client_config(&identity, ca.as_deref())?;
         api.kubelet = Some(rkube_apiserver::kubelet_client::KubeletClient::new(tls));
     }
+    let advertise = flags.advertise_address.unwrap_or(match flags.bind_address {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+        other => other,
+    });
+    if let (Some(issuer), Some(signing)) = (
+        flags.service_account_issuer.first(),
+        &flags.service_account_signing_key_file,
+    ) {
+        let public = flags.service_account_key_file.as_ref().context(
+            "--service-account-key-file is required with --service-account-signing-key-file",
+        )?;
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let jwks_uri = format!(
+            "https://{}/openid/v1/jwks",
+            SocketAddr::new(advertise, flags.secure_port)
+        );
+        let tokens = rkube_apiserver::serviceaccount::tokens::Tokens::new(
+            &read(signing)?,
+            &read(public)?,
+            issuer.clone(),
+            flags.api_audiences.clone(),
+            jwks_uri,
+        )
+        .context("loading the service account keys")?;
+        api.tokens = Some(Arc::new(tokens));
+    }
     let server = Arc::new(api);
     let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    let advertise = flags.advertise_address.unwrap_or(match flags.bind_address {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
-        other => other,
-    });
     server
         .mark_started()
         .await

@@ -145,6 +145,11 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         service_node_port_range: "30000-32767".into(),
         runtime_config: flags.runtime_config.clone(),
         etcd_compaction_interval: flags.etcd_compaction_interval.clone(),
+        // kubeadm's issuer and keys.
+        service_account_issuer: vec!["https://kubernetes.default.svc.cluster.local".into()],
+        service_account_signing_key_file: Some(pki_dir.join("sa.key")),
+        service_account_key_file: Some(pki_dir.join("sa.pub")),
+        api_audiences: Vec::new(),
     };
     let serving = apiserver::start(api).await?;
     // Kubeconfigs for the components, with their own credentials (also

@@ -22,6 +22,7 @@ pub mod request;
 pub mod scale;
 pub mod selectable;
 pub mod server;
+pub mod serviceaccount;
 pub mod status;
 pub mod strategy;
 pub mod streams;

@@ -24,7 +24,7 @@ use crate::status::ApiError;
 use crate::watchcache::{CachedObject, WatchCaches, WatchItem, frame};
 
 /// Who sent a request, from their client certificate.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct User {
     pub name: String,
     pub groups: Vec<String>,
@@ -68,6 +68,8 @@ pub struct ApiServer {
     pub started_at: std::sync::atomic::AtomicI64,
     /// How `pods/log` reaches kubelets (`--kubelet-client-certificate`).
     pub kubelet: Option<crate::kubelet_client::KubeletClient>,
+    /// Service account tokens: signing, checking, discovery documents.
+    pub tokens: Option<Arc<crate::serviceaccount::tokens::Tokens>>,
 }
 
 pub const VERSION: &str = "v1.36.0";
@@ -105,6 +107,7 @@ impl ApiServer {
             metrics: Default::default(),
             started_at: Default::default(),
             kubelet: None,
+            tokens: None,
         }
     }
 
@@ -140,9 +143,18 @@ impl ApiServer {
             "/version" => return json_response(StatusCode::OK, &version_info()),
             _ => {}
         }
-        if user.is_none() {
+        let user = match user {
+            Some(u) => Some(u),
+            None => self.bearer_user(&req).await,
+        };
+        let Some(user) = user else {
             return error_response(&ApiError::unauthorized());
+        };
+        if let Some(resp) = self.oidc_discovery(&path) {
+            return resp;
         }
+        let mut req = req;
+        req.extensions_mut().insert(user);
         if path == "/metrics" {
             return http_util::bytes_response(
                 StatusCode::OK,
@@ -156,6 +168,43 @@ impl ApiServer {
         self.metrics
             .observe(&info, resp.status().as_u16(), started.elapsed());
         resp
+    }
+
+    /// The service account a bearer token speaks for, if it is valid.
+    async fn bearer_user(&self, req: &Request<Incoming>) -> Option<User> {
+        let tokens = self.tokens.as_ref()?;
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?
+            .trim();
+        match crate::serviceaccount::authenticate(self, token, &tokens.audiences).await {
+            Ok(id) => Some(id.user),
+            Err(why) => {
+                tracing::debug!(%why, "bearer token refused");
+                None
+            }
+        }
+    }
+
+    /// `/.well-known/openid-configuration` and `/openid/v1/jwks`.
+    fn oidc_discovery(&self, path: &str) -> Option<Response<Body>> {
+        let tokens = self.tokens.as_ref()?;
+        let (ct, doc) = match path {
+            "/.well-known/openid-configuration" => (
+                "application/json",
+                tokens.openid_configuration(&tokens.jwks_uri),
+            ),
+            "/openid/v1/jwks" => ("application/jwk-set+json", tokens.jwks()),
+            _ => return None,
+        };
+        Some(http_util::bytes_response(
+            StatusCode::OK,
+            ct,
+            doc.to_string().into_bytes(),
+        ))
     }
 
     async fn route(
@@ -286,6 +335,27 @@ impl ApiServer {
             } else {
                 resp
             });
+        }
+        if sub == Some("token") && r.plural == "serviceaccounts" && info.verb == "create" {
+            let ct = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
+            let body = read_body(req, ct.as_deref()).await?;
+            let name = info.name.as_deref().unwrap_or_default();
+            let ns = ns.unwrap_or_default();
+            return crate::serviceaccount::token_request(self, &r, ns, name, body).await;
+        }
+        if r.group == "authentication.k8s.io" && sub.is_none() && info.verb == "create" {
+            if r.plural == "selfsubjectreviews" {
+                let user = req.extensions().get::<User>().cloned().unwrap_or_default();
+                return Ok(crate::serviceaccount::self_subject_review(
+                    &user,
+                    &info.version,
+                ));
+            }
+            if r.plural == "tokenreviews" {
+                let ct = Some(header_text(&req, header::CONTENT_TYPE)).filter(|c| !c.is_empty());
+                let body = read_body(req, ct.as_deref()).await?;
+                return Ok(crate::serviceaccount::token_review(self, body).await);
+            }
         }
         if let Some(s) = sub
             && r.group.is_empty()

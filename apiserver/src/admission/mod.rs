@@ -1,4 +1,5 @@
 //! The admission chain on create, in upstream's plugin order: LimitRanger,
+//! ServiceAccount,
 //! DefaultTolerationSeconds, Priority, RuntimeClass, then ResourceQuota last (it charges the quota,
 //! so nothing may reject the object after it). Runs after field ownership
 //! is recorded, as upstream's admission runs after the field manager.
@@ -7,6 +8,7 @@ mod limitranger;
 mod priority;
 mod quota;
 mod runtimeclass;
+mod serviceaccount;
 mod tolerations;
 
 use rkube_storage::{RangeRequest, Revision};
@@ -30,6 +32,7 @@ pub async fn admit_create(
     };
     if r.group.is_empty() && r.plural == "pods" {
         limitranger::admit_pod(reg, r, ns, obj).await?;
+        serviceaccount::admit_pod(reg, ns, obj).await?;
         tolerations::default_toleration_seconds(obj);
         priority::admit_pod(reg, r, obj).await?;
         runtimeclass::admit_pod(reg, r, obj).await?;

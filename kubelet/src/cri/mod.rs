@@ -12,6 +12,7 @@ pub mod env;
 pub mod hooks;
 pub mod probes;
 pub mod termination;
+pub mod tokens;
 pub mod volumes;
 
 use std::collections::HashMap;

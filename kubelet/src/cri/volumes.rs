@@ -231,11 +231,9 @@ async fn api_payload(
             } else if let Some(d) = &source.downward_api {
                 let items = d.items.clone().unwrap_or_default();
                 add_downward(&mut payload, pod, &items, mode)?;
-            } else if source.service_account_token.is_some() {
-                anyhow::bail!(
-                    "projected volume {}: serviceAccountToken sources are not supported by this kubelet yet",
-                    v.name
-                );
+            } else if let Some(t) = &source.service_account_token {
+                let token = super::tokens::token(client, pod, t).await?;
+                payload.insert(t.path.clone(), (token.into_bytes(), mode));
             } else {
                 anyhow::bail!("projected volume {}: unsupported source", v.name);
             }
