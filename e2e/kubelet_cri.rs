@@ -39,7 +39,7 @@ fn missing_prerequisite() -> Option<String> {
 
 /// Whether to run: false (skip) outside CI when the machine can't run
 /// containers; in CI that is a failure.
-fn can_run() -> bool {
+pub(crate) fn can_run() -> bool {
     match missing_prerequisite() {
         None => true,
         Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
@@ -59,14 +59,14 @@ fn repo() -> PathBuf {
 /// A cluster with one real node; on drop it also ends what its containerd
 /// left running (shims and containers of pods a failed test left) and
 /// its mounts and bridge.
-struct CriCluster {
-    cluster: Cluster,
+pub(crate) struct CriCluster {
+    pub(crate) cluster: Cluster,
     _images: tempfile::TempDir,
-    node: String,
+    pub(crate) node: String,
 }
 
 impl CriCluster {
-    async fn up(pod_cidr: &str) -> CriCluster {
+    pub(crate) async fn up(pod_cidr: &str) -> CriCluster {
         Self::up_with(pod_cidr, &[], &[]).await
     }
 
@@ -117,7 +117,7 @@ impl CriCluster {
         }
     }
 
-    async fn pods(&self) -> Api<Pod> {
+    pub(crate) async fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.cluster.client().await, "default")
     }
 }
@@ -229,7 +229,7 @@ fn cleanup_runtime(dir: &str) {
     }
 }
 
-async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+pub(crate) async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -252,7 +252,7 @@ async fn pod_json(pods: &Api<Pod>, name: &str) -> Option<Value> {
     pods.get_opt(name).await.ok().flatten().map(|p| json_of(&p))
 }
 
-async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) -> Value {
+pub(crate) async fn wait_phase(pods: &Api<Pod>, name: &str, phase: &str) -> Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let p = pod_json(pods, name).await;

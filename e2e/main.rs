@@ -28,5 +28,6 @@ mod crd_operator;
 mod harness;
 mod kubelet;
 mod kubelet_cri;
+mod kubelet_server;
 mod openapi;
 mod scheduler;

@@ -26,6 +26,7 @@ use hyper_util::server::conn::auto;
 use serde_json::json;
 
 use crate::cri::CriRuntime;
+pub use rustls::ServerConfig;
 
 /// Every answer's body: whole, streamed (follow) or empty (101).
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
