@@ -174,7 +174,14 @@ impl Server {
         let get = method == Method::GET;
         let get_or_post = get || method == Method::POST;
         let query = query_pairs(&req);
-        use streaming::Kind;
+        use streaming::Target;
+        let kind = |s: &str| {
+            if s == "attach" {
+                streaming::Kind::Attach
+            } else {
+                streaming::Kind::Exec
+            }
+        };
         match segments.as_slice() {
             ["healthz"] if get => text(StatusCode::OK, "ok"),
             ["pods"] | ["pods", ""] if get => json_response(&self.pod_list()),
@@ -184,21 +191,23 @@ impl Server {
             ["containerLogs", ns, pod, container] if get => {
                 self.container_logs(ns, pod, container, &query).await
             }
-            ["exec", ns, pod, container] if get_or_post => {
-                self.stream(Kind::Exec, ns, pod, None, container, &query, req)
-                    .await
+            ["exec" | "attach", ns, pod, container] if get_or_post => {
+                let target = Target {
+                    namespace: ns,
+                    pod,
+                    uid: None,
+                    container,
+                };
+                self.stream(kind(segments[0]), target, &query, req).await
             }
-            ["exec", ns, pod, uid, container] if get_or_post => {
-                self.stream(Kind::Exec, ns, pod, Some(uid), container, &query, req)
-                    .await
-            }
-            ["attach", ns, pod, container] if get_or_post => {
-                self.stream(Kind::Attach, ns, pod, None, container, &query, req)
-                    .await
-            }
-            ["attach", ns, pod, uid, container] if get_or_post => {
-                self.stream(Kind::Attach, ns, pod, Some(uid), container, &query, req)
-                    .await
+            ["exec" | "attach", ns, pod, uid, container] if get_or_post => {
+                let target = Target {
+                    namespace: ns,
+                    pod,
+                    uid: Some(uid),
+                    container,
+                };
+                self.stream(kind(segments[0]), target, &query, req).await
             }
             ["portForward", ns, pod] if get_or_post => {
                 self.port_forward(ns, pod, None, &query, req).await

@@ -65,6 +65,14 @@ fn ports(pairs: &[(String, String)]) -> Result<Vec<i32>, String> {
         .collect()
 }
 
+/// The container a stream is for: `{namespace}/{pod}[/{uid}]/{container}`.
+pub struct Target<'a> {
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    pub uid: Option<&'a str>,
+    pub container: &'a str,
+}
+
 /// What the stream is for.
 pub enum Kind {
     Exec,
@@ -87,31 +95,27 @@ fn cri_error(e: tonic::Status) -> Response<Body> {
 
 impl Server {
     /// The running container's runtime ID, or upstream's error answer.
-    fn running_container(
-        &self,
-        ns: &str,
-        pod: &str,
-        uid: Option<&str>,
-        container: &str,
-    ) -> Result<String, Response<Body>> {
-        let Some(view) = self.runtime.find_pod(ns, pod) else {
-            return Err(text(StatusCode::NOT_FOUND, "pod does not exist"));
+    fn running_container(&self, t: &Target<'_>) -> Result<String, (StatusCode, String)> {
+        let Some(view) = self.runtime.find_pod(t.namespace, t.pod) else {
+            return Err((StatusCode::NOT_FOUND, "pod does not exist".into()));
         };
-        if uid.is_some_and(|u| Some(u) != view.pod.metadata.uid.as_deref()) {
-            return Err(text(StatusCode::NOT_FOUND, "pod not found"));
+        if t.uid
+            .is_some_and(|u| Some(u) != view.pod.metadata.uid.as_deref())
+        {
+            return Err((StatusCode::NOT_FOUND, "pod not found".into()));
         }
         view.status
             .init_containers
             .iter()
             .chain(&view.status.containers)
-            .find(|c| c.name == container)
+            .find(|c| c.name == t.container)
             .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .and_then(|c| c.container_id.rsplit("://").next().map(str::to_owned))
             .filter(|id| !id.is_empty())
             .ok_or_else(|| {
-                text(
+                (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("container not found ({container:?})"),
+                    format!("container not found ({:?})", t.container),
                 )
             })
     }
@@ -119,10 +123,7 @@ impl Server {
     pub(super) async fn stream(
         &self,
         kind: Kind,
-        ns: &str,
-        pod: &str,
-        uid: Option<&str>,
-        container: &str,
+        target: Target<'_>,
         query: &[(String, String)],
         req: Request<Incoming>,
     ) -> Response<Body> {
@@ -130,9 +131,9 @@ impl Server {
             Ok(o) => o,
             Err(msg) => return text(StatusCode::BAD_REQUEST, &msg),
         };
-        let id = match self.running_container(ns, pod, uid, container) {
+        let id = match self.running_container(&target) {
             Ok(id) => id,
-            Err(resp) => return resp,
+            Err((code, msg)) => return text(code, &msg),
         };
         let mut rt = self.runtime.cri().runtime.clone();
         let url = match kind {
