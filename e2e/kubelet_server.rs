@@ -90,8 +90,107 @@ async fn get(port: u16, tls: Arc<rustls::ClientConfig>, path: &str) -> (u16, Str
     (status, body.to_owned())
 }
 
-/// What an exec over WebSocket (`v4.channel.k8s.io`) gave: stdout,
-/// stderr and the status of channel 3.
+/// A WebSocket client of the Kubernetes channel protocols: each binary
+/// message is a channel byte and data.
+struct Ws {
+    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Ws {
+    async fn open(port: u16, tls: Arc<rustls::ClientConfig>, path: &str) -> Ws {
+        let mut stream = connect(port, tls).await;
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.expect("write");
+        let mut ws = Ws {
+            stream,
+            buf: Vec::new(),
+        };
+        let head_end = loop {
+            if let Some(i) = ws.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            assert!(ws.fill().await, "closed before the upgrade answer");
+        };
+        let head = String::from_utf8_lossy(&ws.buf[..head_end]).to_lowercase();
+        assert!(head.starts_with("http/1.1 101"), "no upgrade: {head}");
+        assert!(
+            head.contains("sec-websocket-protocol: v4.channel.k8s.io"),
+            "{head}"
+        );
+        ws.buf.drain(..head_end);
+        ws
+    }
+
+    /// Reads more; false at the end of the stream (or after 30 s idle).
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match tokio::time::timeout(Duration::from_secs(30), self.stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The next data message as (channel, data); None once closed.
+    async fn next(&mut self) -> Option<(u8, Vec<u8>)> {
+        loop {
+            // FIN/opcode, then a 7, 16 or 64 bit length; servers don't mask.
+            let buf = &self.buf;
+            let frame = (|| {
+                let b1 = *buf.get(1)?;
+                let (len, off) = match b1 & 127 {
+                    126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
+                    127 => (
+                        u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+                        10,
+                    ),
+                    n => (n as usize, 2),
+                };
+                Some((buf[0] & 15, buf.get(off..off + len)?.to_vec(), off + len))
+            })();
+            let Some((opcode, payload, used)) = frame else {
+                if !self.fill().await {
+                    return None;
+                }
+                continue;
+            };
+            self.buf.drain(..used);
+            match opcode {
+                8 => return None,
+                1 | 2 if !payload.is_empty() => return Some((payload[0], payload[1..].to_vec())),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends `data` on `channel` (a masked binary frame, as clients must).
+    async fn send(&mut self, channel: u8, data: &[u8]) {
+        let payload: Vec<u8> = std::iter::once(channel)
+            .chain(data.iter().copied())
+            .collect();
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut frame = vec![0x82u8];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame).await.expect("send");
+    }
+}
+
+/// What an exec gave: stdout, stderr and the status of channel 3.
 struct Exec {
     stdout: String,
     stderr: String,
@@ -99,65 +198,14 @@ struct Exec {
 }
 
 async fn ws_exec(port: u16, tls: Arc<rustls::ClientConfig>, path: &str) -> Exec {
-    let mut s = connect(port, tls).await;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "closed before the upgrade answer");
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-    assert!(head.starts_with("http/1.1 101"), "no upgrade: {head}");
-    assert!(
-        head.contains("sec-websocket-protocol: v4.channel.k8s.io"),
-        "{head}"
-    );
-    buf.drain(..head_end);
+    let mut ws = Ws::open(port, tls, path).await;
     let mut out = Exec {
         stdout: String::new(),
         stderr: String::new(),
         status: Value::Null,
     };
-    loop {
-        // One frame: FIN/opcode, length (7, 16 or 64 bits), unmasked.
-        let frame = (|| {
-            let b1 = *buf.get(1)?;
-            let (len, off) = match b1 & 127 {
-                126 => (u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]) as usize, 4),
-                127 => (
-                    u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-                    10,
-                ),
-                n => (n as usize, 2),
-            };
-            let payload = buf.get(off..off + len)?.to_vec();
-            Some((buf[0] & 15, payload, off + len))
-        })();
-        let Some((opcode, payload, used)) = frame else {
-            match tokio::time::timeout(Duration::from_secs(30), s.read(&mut chunk)).await {
-                Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                _ => return out,
-            }
-            continue;
-        };
-        buf.drain(..used);
-        if opcode == 8 {
-            return out;
-        }
-        let Some((channel, data)) = payload.split_first() else {
-            continue;
-        };
-        let data = String::from_utf8_lossy(data);
+    while let Some((channel, data)) = ws.next().await {
+        let data = String::from_utf8_lossy(&data);
         match channel {
             1 => out.stdout.push_str(&data),
             2 => out.stderr.push_str(&data),
@@ -165,6 +213,7 @@ async fn ws_exec(port: u16, tls: Arc<rustls::ClientConfig>, path: &str) -> Exec 
             _ => {}
         }
     }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,8 +386,13 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
             "metadata": {"name": "shell"},
             "spec": {
                 "terminationGracePeriodSeconds": 1,
-                "containers": [{"name": "sh", "image": "busybox:1.36",
-                                "command": ["sleep", "3600"]}],
+                "containers": [
+                    {"name": "sh", "image": "busybox:1.36", "command": ["sleep", "3600"]},
+                    {"name": "ticker", "image": "busybox:1.36", "command": ["sh", "-c",
+                        "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"]},
+                    {"name": "web", "image": "busybox:1.36", "command": ["sh", "-c",
+                        "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www"]},
+                ],
             },
         }),
     )
@@ -415,6 +469,57 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
     assert_eq!(failed.status["status"], "Failure", "{}", failed.status);
     assert_eq!(failed.status["reason"], "NonZeroExitCode");
     assert_eq!(failed.status["details"]["causes"][0]["message"], "3");
+
+    // Attach: the running container's output as it comes.
+    let mut attach = Ws::open(port, admin.clone(), "/attach/default/shell/ticker?output=1").await;
+    let (channel, data) = attach.next().await.expect("attached output");
+    let data = if data.is_empty() {
+        // The first message may be an empty one per channel.
+        attach.next().await.expect("attached output").1
+    } else {
+        data
+    };
+    assert_eq!(channel, 1);
+    assert!(
+        String::from_utf8_lossy(&data).starts_with("tick "),
+        "{data:?}"
+    );
+    drop(attach);
+
+    // Port-forward: an HTTP exchange with the pod's port 8080. Each
+    // channel first carries its port number (2 bytes, little-endian).
+    let mut forward = Ws::open(port, admin.clone(), "/portForward/default/shell?port=8080").await;
+    let mut reply = Vec::new();
+    let mut sent = false;
+    let mut announced = 0;
+    while let Some((channel, data)) = forward.next().await {
+        if announced < 2 {
+            assert_eq!(data, 8080u16.to_le_bytes(), "channel {channel} port prefix");
+            announced += 1;
+        } else {
+            assert_eq!(
+                channel,
+                0,
+                "error channel: {}",
+                String::from_utf8_lossy(&data)
+            );
+            reply.extend_from_slice(&data);
+        }
+        if announced == 2 && !sent {
+            sent = true;
+            forward
+                .send(0, b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                .await;
+        }
+        if String::from_utf8_lossy(&reply).contains("hello\n") {
+            break;
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.starts_with("HTTP/1.") && reply.ends_with("hello\n"),
+        "{reply}"
+    );
 }
 
 /// `kubectl exec` end to end. The API server's `pods/exec` (the proxy to
