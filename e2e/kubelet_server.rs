@@ -470,6 +470,32 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
     assert_eq!(failed.status["reason"], "NonZeroExitCode");
     assert_eq!(failed.status["details"]["causes"][0]["message"], "3");
 
+    // SPDY/3.1 (what kubectl speaks through the API server): the
+    // runtime's 101 and its protocol choice come back unchanged.
+    let mut spdy = connect(port, admin.clone()).await;
+    spdy.write_all(
+        b"POST /exec/default/shell/sh?command=true&output=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+          Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\
+          X-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await
+    .expect("write");
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = spdy.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "closed before the upgrade answer");
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: spdy/3.1"), "{head}");
+    assert!(
+        head.contains("x-stream-protocol-version: v4.channel.k8s.io"),
+        "{head}"
+    );
+    drop(spdy);
+
     // Attach: the running container's output as it comes.
     let mut attach = Ws::open(port, admin.clone(), "/attach/default/shell/ticker?output=1").await;
     let (channel, data) = attach.next().await.expect("attached output");
