@@ -434,6 +434,20 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
     assert_eq!(pod["podRef"]["namespace"], "default");
     assert_eq!(pod["containers"][0]["name"], "sh");
 
+    // What metrics-server scrapes.
+    let (status, body) = get(port, admin.clone(), "/metrics/resource").await;
+    assert_eq!(status, 200, "{body}");
+    for metric in [
+        "container_cpu_usage_seconds_total{container=\"sh\",namespace=\"default\",pod=\"shell\"} ",
+        "pod_memory_working_set_bytes{namespace=\"default\",pod=\"shell\"} ",
+        "node_memory_working_set_bytes ",
+    ] {
+        assert!(
+            body.lines().any(|l| l.starts_with(metric)),
+            "{metric} in {body}"
+        );
+    }
+
     // Upstream's errors for what is not here.
     let (status, body) = get(port, admin.clone(), "/containerLogs/default/nope/c").await;
     assert_eq!((status, body.trim()), (404, "pod \"nope\" does not exist"));

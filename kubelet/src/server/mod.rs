@@ -1,9 +1,9 @@
 //! The kubelet's HTTPS server (upstream's `pkg/kubelet/server`, port
 //! 10250): the API server reaches pods through it (`pods/log`,
 //! `pods/exec`, `pods/attach`, `pods/portforward`) and metrics clients
-//! read `/stats/summary`. Clients authenticate with a certificate signed
-//! by --client-ca-file; any such client may use every endpoint (upstream's
-//! AlwaysAllow authorization).
+//! read `/stats/summary` and `/metrics/resource`. Clients authenticate
+//! with a certificate signed by --client-ca-file; any such client may use
+//! every endpoint (upstream's AlwaysAllow authorization).
 
 pub mod logs;
 pub mod stats;
@@ -188,6 +188,17 @@ impl Server {
             ["stats", "summary"] | ["stats", "summary", ""] if get => {
                 json_response(&self.summary().await)
             }
+            ["metrics", "resource"] if get => {
+                let mut resp = text(
+                    StatusCode::OK,
+                    stats::resource_metrics(&self.summary().await).trim_end(),
+                );
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                resp
+            }
             ["containerLogs", ns, pod, container] if get => {
                 self.container_logs(ns, pod, container, &query).await
             }
@@ -242,7 +253,7 @@ fn known_route(segments: &[&str]) -> bool {
     matches!(
         (segments.first().copied(), segments.len()),
         (Some("healthz" | "pods"), 1)
-            | (Some("stats"), 2)
+            | (Some("stats" | "metrics"), 2)
             | (Some("containerLogs"), 4)
             | (Some("exec" | "attach"), 4 | 5)
             | (Some("portForward"), 3 | 4)

@@ -197,3 +197,245 @@ impl Server {
         })
     }
 }
+
+/// Milliseconds since the epoch of an RFC 3339 time in the Summary.
+fn millis(v: &Value) -> Option<i64> {
+    let t = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?;
+    Some(t.timestamp_millis())
+}
+
+/// One sample line: `name{labels} value timestamp`.
+fn sample(out: &mut String, name: &str, labels: &str, value: f64, at: Option<i64>) {
+    use std::fmt::Write;
+    let _ = write!(out, "{name}");
+    if !labels.is_empty() {
+        let _ = write!(out, "{{{labels}}}");
+    }
+    let _ = match at {
+        Some(ms) => writeln!(out, " {value} {ms}"),
+        None => writeln!(out, " {value}"),
+    };
+}
+
+/// Escapes a label value as the Prometheus text format wants.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `/metrics/resource` (what metrics-server scrapes) from a Summary:
+/// upstream's STABLE resource metrics in the Prometheus text format.
+pub fn resource_metrics(summary: &Value) -> String {
+    let mut out = String::new();
+    let header = |out: &mut String, name: &str, help: &str, kind: &str| {
+        out.push_str(&format!(
+            "# HELP {name} [STABLE] {help}\n# TYPE {name} {kind}\n"
+        ));
+    };
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let pods = summary["pods"].as_array().cloned().unwrap_or_default();
+    let containers: Vec<(String, &Value)> = pods
+        .iter()
+        .flat_map(|p| {
+            let labels = format!(
+                "namespace=\"{}\",pod=\"{}\"",
+                escape(p["podRef"]["namespace"].as_str().unwrap_or("")),
+                escape(p["podRef"]["name"].as_str().unwrap_or(""))
+            );
+            p["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |c| {
+                    (
+                        format!(
+                            "container=\"{}\",{labels}",
+                            escape(c["name"].as_str().unwrap_or(""))
+                        ),
+                        c,
+                    )
+                })
+        })
+        .collect();
+    header(
+        &mut out,
+        "container_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed by the container in core-seconds",
+        "counter",
+    );
+    for (labels, c) in &containers {
+        let cpu = &c["cpu"];
+        let secs = f(&cpu["usageCoreNanoSeconds"]) / 1e9;
+        sample(
+            &mut out,
+            "container_cpu_usage_seconds_total",
+            labels,
+            secs,
+            millis(&cpu["time"]),
+        );
+    }
+    header(
+        &mut out,
+        "container_memory_working_set_bytes",
+        "Current working set of the container in bytes",
+        "gauge",
+    );
+    for (labels, c) in &containers {
+        let m = &c["memory"];
+        let ws = f(&m["workingSetBytes"]);
+        sample(
+            &mut out,
+            "container_memory_working_set_bytes",
+            labels,
+            ws,
+            millis(&m["time"]),
+        );
+    }
+    header(
+        &mut out,
+        "container_start_time_seconds",
+        "Start time of the container since unix epoch in seconds",
+        "gauge",
+    );
+    for (labels, c) in &containers {
+        if let Some(ms) = millis(&c["startTime"]) {
+            sample(
+                &mut out,
+                "container_start_time_seconds",
+                labels,
+                ms as f64 / 1e3,
+                None,
+            );
+        }
+    }
+    let node = &summary["node"];
+    header(
+        &mut out,
+        "node_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed by the node in core-seconds",
+        "counter",
+    );
+    let secs = f(&node["cpu"]["usageCoreNanoSeconds"]) / 1e9;
+    sample(
+        &mut out,
+        "node_cpu_usage_seconds_total",
+        "",
+        secs,
+        millis(&node["cpu"]["time"]),
+    );
+    header(
+        &mut out,
+        "node_memory_working_set_bytes",
+        "Current working set of the node in bytes",
+        "gauge",
+    );
+    let ws = f(&node["memory"]["workingSetBytes"]);
+    sample(
+        &mut out,
+        "node_memory_working_set_bytes",
+        "",
+        ws,
+        millis(&node["memory"]["time"]),
+    );
+    // Pods: the sums of their containers.
+    let pod_sum = |p: &Value, path: &str| -> f64 {
+        p["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c.pointer(path).and_then(Value::as_f64).unwrap_or(0.0))
+            .sum()
+    };
+    let pod_labels = |p: &Value| {
+        format!(
+            "namespace=\"{}\",pod=\"{}\"",
+            escape(p["podRef"]["namespace"].as_str().unwrap_or("")),
+            escape(p["podRef"]["name"].as_str().unwrap_or(""))
+        )
+    };
+    header(
+        &mut out,
+        "pod_cpu_usage_seconds_total",
+        "Cumulative cpu time consumed by the pod in core-seconds",
+        "counter",
+    );
+    for p in &pods {
+        let secs = pod_sum(p, "/cpu/usageCoreNanoSeconds") / 1e9;
+        sample(
+            &mut out,
+            "pod_cpu_usage_seconds_total",
+            &pod_labels(p),
+            secs,
+            None,
+        );
+    }
+    header(
+        &mut out,
+        "pod_memory_working_set_bytes",
+        "Current working set of the pod in bytes",
+        "gauge",
+    );
+    for p in &pods {
+        let ws = pod_sum(p, "/memory/workingSetBytes");
+        sample(
+            &mut out,
+            "pod_memory_working_set_bytes",
+            &pod_labels(p),
+            ws,
+            None,
+        );
+    }
+    header(
+        &mut out,
+        "resource_scrape_error",
+        "1 if there was an error while getting container metrics, 0 otherwise",
+        "gauge",
+    );
+    sample(&mut out, "resource_scrape_error", "", 0.0, None);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_metrics_from_a_summary() {
+        let summary = json!({
+            "node": {
+                "nodeName": "n",
+                "cpu": {"time": "2024-01-01T00:00:00Z", "usageCoreNanoSeconds": 2_500_000_000u64},
+                "memory": {"time": "2024-01-01T00:00:00Z", "workingSetBytes": 1024},
+            },
+            "pods": [{
+                "podRef": {"name": "p", "namespace": "ns", "uid": "u"},
+                "containers": [
+                    {"name": "a", "startTime": "2024-01-01T00:00:00Z",
+                     "cpu": {"usageCoreNanoSeconds": 1_000_000_000u64},
+                     "memory": {"workingSetBytes": 100}},
+                    {"name": "b",
+                     "cpu": {"usageCoreNanoSeconds": 500_000_000u64},
+                     "memory": {"workingSetBytes": 50}},
+                ],
+            }],
+        });
+        let text = resource_metrics(&summary);
+        for line in [
+            "# TYPE container_cpu_usage_seconds_total counter",
+            "container_cpu_usage_seconds_total{container=\"a\",namespace=\"ns\",pod=\"p\"} 1",
+            "container_memory_working_set_bytes{container=\"b\",namespace=\"ns\",pod=\"p\"} 50",
+            "container_start_time_seconds{container=\"a\",namespace=\"ns\",pod=\"p\"} 1704067200",
+            "node_cpu_usage_seconds_total 2.5 1704067200000",
+            "node_memory_working_set_bytes 1024 1704067200000",
+            "pod_cpu_usage_seconds_total{namespace=\"ns\",pod=\"p\"} 1.5",
+            "pod_memory_working_set_bytes{namespace=\"ns\",pod=\"p\"} 150",
+            "resource_scrape_error 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+}
