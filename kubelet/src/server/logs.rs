@@ -33,6 +33,9 @@ pub struct LogOptions {
     pub tail_lines: Option<usize>,
     pub limit_bytes: Option<u64>,
     pub since: Option<DateTime<Utc>>,
+    /// `stream=Stdout|Stderr` (upstream's split streams): only that one;
+    /// None is both, interleaved.
+    pub stream: Option<&'static str>,
 }
 
 /// Go's strconv.ParseBool, which the parameter codec uses.
@@ -72,6 +75,14 @@ impl LogOptions {
                 "tail" => tail = Some(int()?),
                 "limitBytes" => limit = Some(int()?),
                 "sinceSeconds" => since_seconds = Some(int()?),
+                "stream" => {
+                    o.stream = match v.as_str() {
+                        "All" => None,
+                        "Stdout" => Some("stdout"),
+                        "Stderr" => Some("stderr"),
+                        _ => return Err(QueryError::Invalid),
+                    }
+                }
                 "sinceTime" => {
                     since_time = Some(
                         DateTime::parse_from_rfc3339(v)
@@ -87,6 +98,8 @@ impl LogOptions {
             || limit.is_some_and(|l| l < 1)
             || since_seconds.is_some_and(|s| s < 1)
             || (since_seconds.is_some() && since_time.is_some())
+            // One stream and a tail can't be served from one file.
+            || (o.stream.is_some() && tail.is_some())
         {
             return Err(QueryError::Invalid);
         }
@@ -158,6 +171,7 @@ pub fn tail_offset(data: &[u8], n: usize) -> usize {
 pub struct LogWriter {
     since: Option<DateTime<Utc>>,
     timestamps: bool,
+    stream: Option<&'static str>,
     remain: Option<u64>,
     /// Whether the next line starts a new output line (no partial before).
     at_line_start: bool,
@@ -168,6 +182,7 @@ impl LogWriter {
         LogWriter {
             since: opts.since,
             timestamps: opts.timestamps,
+            stream: opts.stream,
             remain: opts.limit_bytes,
             at_line_start: true,
         }
@@ -186,6 +201,9 @@ impl LogWriter {
         let Some(line) = parse_cri_line(raw) else {
             return;
         };
+        if self.stream.is_some_and(|s| s != line.stream) {
+            return;
+        }
         let add_prefix = self.at_line_start;
         self.at_line_start = !line.partial;
         if self.since.is_some_and(|s| line.time < s) {
@@ -551,6 +569,20 @@ mod tests {
     }
 
     #[test]
+    fn one_stream_only() {
+        let opts = LogOptions {
+            stream: Some("stderr"),
+            ..Default::default()
+        };
+        assert_eq!(render(&opts, LOG), "two\n");
+        let opts = LogOptions {
+            stream: Some("stdout"),
+            ..Default::default()
+        };
+        assert_eq!(render(&opts, LOG), "one\nthree\nfour\n");
+    }
+
+    #[test]
     fn since_drops_older_lines() {
         let opts = LogOptions {
             since: Some("2024-01-01T00:00:02.5Z".parse().unwrap()),
@@ -604,9 +636,11 @@ mod tests {
         let o = LogOptions::from_query(&q(&[("sinceTime", "2024-01-01T00:00:10Z")]), now).unwrap();
         assert_eq!(o.since, Some("2024-01-01T00:00:10Z".parse().unwrap()));
         assert_eq!(
-            LogOptions::from_query(&q(&[("tail", "all")]), now).unwrap(),
+            LogOptions::from_query(&q(&[("tail", "all"), ("stream", "All")]), now).unwrap(),
             LogOptions::default()
         );
+        let o = LogOptions::from_query(&q(&[("stream", "Stdout")]), now).unwrap();
+        assert_eq!(o.stream, Some("stdout"));
         assert_eq!(
             LogOptions::from_query(&q(&[("tailLines", "x")]), now),
             Err(QueryError::Decode)
@@ -620,6 +654,8 @@ mod tests {
             &[("limitBytes", "0")],
             &[("sinceSeconds", "0")],
             &[("sinceSeconds", "5"), ("sinceTime", "2024-01-01T00:00:10Z")],
+            &[("stream", "Both")],
+            &[("stream", "Stderr"), ("tailLines", "1")],
         ] {
             assert_eq!(
                 LogOptions::from_query(&q(bad), now),
