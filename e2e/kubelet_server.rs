@@ -370,6 +370,48 @@ async fn kubelet_server_serves_previous_logs_after_a_restart() {
             .kubectl_ok(&["logs", "restarter", "-p", "--timestamps=false"]),
         "attempt 1\n"
     );
+
+    // -f on a container that exits ends with it, its last lines included.
+    create(
+        &pods,
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "finite"},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox:1.36",
+                    "command": ["sh", "-c", "echo first; sleep 3; echo last"]}],
+            },
+        }),
+    )
+    .await;
+    wait_until("the first line", || async {
+        let out = c.cluster.kubectl(&["logs", "finite"]);
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("first")
+            .then_some(())
+    })
+    .await;
+    let kubeconfig = c.cluster.kubeconfig();
+    let home = c.cluster.dir.path().to_path_buf();
+    let followed = tokio::task::spawn_blocking(move || {
+        Command::new("kubectl")
+            .args(["logs", "-f", "finite"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", home)
+            .output()
+            .expect("kubectl")
+    });
+    let out = tokio::time::timeout(Duration::from_secs(30), followed)
+        .await
+        .expect("kubectl logs -f ends when the container does")
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nlast\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]
