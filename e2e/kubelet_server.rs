@@ -490,6 +490,13 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
         );
     }
 
+    let (status, body) = get(port, admin.clone(), "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.lines().any(|l| l == "kubelet_running_pods 1"),
+        "{body}"
+    );
+
     // Upstream's errors for what is not here.
     let (status, body) = get(port, admin.clone(), "/containerLogs/default/nope/c").await;
     assert_eq!((status, body.trim()), (404, "pod \"nope\" does not exist"));

@@ -79,6 +79,16 @@ pub fn text(status: StatusCode, msg: &str) -> Response<Body> {
     resp
 }
 
+/// Prometheus text exposition.
+fn prometheus(body: &str) -> Response<Body> {
+    let mut resp = text(StatusCode::OK, body.trim_end());
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
 fn json_response(value: &serde_json::Value) -> Response<Body> {
     let mut resp = Response::new(
         Full::new(Bytes::from(value.to_string()))
@@ -188,16 +198,13 @@ impl Server {
             ["stats", "summary"] | ["stats", "summary", ""] if get => {
                 json_response(&self.summary().await)
             }
+            ["metrics"] if get => {
+                let body =
+                    stats::kubelet_metrics(&self.node_name, self.started, &self.runtime.pods());
+                prometheus(&body)
+            }
             ["metrics", "resource"] if get => {
-                let mut resp = text(
-                    StatusCode::OK,
-                    stats::resource_metrics(&self.summary().await).trim_end(),
-                );
-                resp.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                resp
+                prometheus(&stats::resource_metrics(&self.summary().await))
             }
             ["containerLogs", ns, pod, container] if get => {
                 self.container_logs(ns, pod, container, &query).await
@@ -252,7 +259,7 @@ impl Server {
 fn known_route(segments: &[&str]) -> bool {
     matches!(
         (segments.first().copied(), segments.len()),
-        (Some("healthz" | "pods"), 1)
+        (Some("healthz" | "pods" | "metrics"), 1)
             | (Some("stats" | "metrics"), 2)
             | (Some("containerLogs"), 4)
             | (Some("exec" | "attach"), 4 | 5)

@@ -396,6 +396,81 @@ pub fn resource_metrics(summary: &Value) -> String {
     out
 }
 
+/// `/metrics`: a few of the kubelet's own metrics, upstream's names.
+pub fn kubelet_metrics(
+    node: &str,
+    started: chrono::DateTime<Utc>,
+    views: &[crate::cri::PodView],
+) -> String {
+    let mut running_pods = 0;
+    let mut states: [(&str, u64); 4] = [
+        ("created", 0),
+        ("exited", 0),
+        ("running", 0),
+        ("unknown", 0),
+    ];
+    for v in views {
+        let mut any_running = false;
+        for c in v.status.init_containers.iter().chain(&v.status.containers) {
+            let i = match c.state {
+                crate::runtime::ContainerState::Running { .. } => {
+                    any_running = true;
+                    2
+                }
+                crate::runtime::ContainerState::Exited { .. } => 1,
+                crate::runtime::ContainerState::Waiting { .. } if c.container_id.is_empty() => {
+                    continue;
+                }
+                crate::runtime::ContainerState::Waiting { .. } => 0,
+            };
+            states[i].1 += 1;
+        }
+        if any_running {
+            running_pods += 1;
+        }
+    }
+    let mut out = String::new();
+    out.push_str("# HELP kubelet_node_name [ALPHA] The node's name. The count is always 1.\n");
+    out.push_str("# TYPE kubelet_node_name gauge\n");
+    sample(
+        &mut out,
+        "kubelet_node_name",
+        &format!("node=\"{}\"", escape(node)),
+        1.0,
+        None,
+    );
+    out.push_str(
+        "# HELP kubelet_running_pods [ALPHA] Number of pods that have a running pod sandbox\n",
+    );
+    out.push_str("# TYPE kubelet_running_pods gauge\n");
+    sample(
+        &mut out,
+        "kubelet_running_pods",
+        "",
+        f64::from(running_pods),
+        None,
+    );
+    out.push_str(
+        "# HELP kubelet_running_containers [ALPHA] Number of containers currently running\n",
+    );
+    out.push_str("# TYPE kubelet_running_containers gauge\n");
+    for (state, n) in states {
+        let labels = format!("container_state=\"{state}\"");
+        sample(
+            &mut out,
+            "kubelet_running_containers",
+            &labels,
+            n as f64,
+            None,
+        );
+    }
+    out.push_str("# HELP process_start_time_seconds [ALPHA] Start time of the process since unix epoch in seconds.\n");
+    out.push_str("# TYPE process_start_time_seconds gauge\n");
+    let start = started.timestamp_millis() as f64 / 1e3;
+    sample(&mut out, "process_start_time_seconds", "", start, None);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
