@@ -257,6 +257,21 @@ async fn kubelet_server_serves_logs_to_kubectl() {
             .kubectl_ok(&["logs", "counter", "-c", "numbers", "--limit-bytes=9"]),
         "line 1\nli"
     );
+    assert_eq!(
+        c.cluster
+            .kubectl_ok(&["logs", "counter", "-c", "numbers", "--since=1h"]),
+        expected
+    );
+    assert_eq!(
+        c.cluster.kubectl_ok(&[
+            "logs",
+            "counter",
+            "-c",
+            "numbers",
+            "--since-time=2099-01-01T00:00:00Z"
+        ]),
+        ""
+    );
     let stamped = c
         .cluster
         .kubectl_ok(&["logs", "counter", "-c", "numbers", "--timestamps"]);
