@@ -233,10 +233,7 @@ impl Server {
             ["portForward", ns, pod, uid] if get_or_post => {
                 self.port_forward(ns, pod, Some(uid), &query, req).await
             }
-            [
-                "healthz" | "pods" | "containerLogs" | "exec" | "attach" | "portForward" | "stats",
-                ..,
-            ] if known_route(&segments) => {
+            _ if known_route(&segments) => {
                 text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed")
             }
             _ => text(StatusCode::NOT_FOUND, "404 page not found"),
@@ -258,11 +255,29 @@ impl Server {
 /// Whether the path names a route (so a wrong method is a 405).
 fn known_route(segments: &[&str]) -> bool {
     matches!(
-        (segments.first().copied(), segments.len()),
-        (Some("healthz" | "pods" | "metrics"), 1)
-            | (Some("stats" | "metrics"), 2)
-            | (Some("containerLogs"), 4)
-            | (Some("exec" | "attach"), 4 | 5)
-            | (Some("portForward"), 3 | 4)
+        segments,
+        ["healthz" | "pods" | "metrics"]
+            | ["pods", ""]
+            | ["stats", "summary"]
+            | ["metrics", "resource"]
+            | ["containerLogs", _, _, _]
+            | ["exec" | "attach", _, _, _]
+            | ["exec" | "attach", _, _, _, _]
+            | ["portForward", _, _]
+            | ["portForward", _, _, _]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_routes() {
+        assert!(known_route(&["healthz"]));
+        assert!(known_route(&["exec", "ns", "p", "c"]));
+        assert!(known_route(&["portForward", "ns", "p"]));
+        assert!(!known_route(&["stats", "other"]));
+        assert!(!known_route(&["containerLogs", "ns", "p"]));
+    }
 }
