@@ -1083,6 +1083,9 @@ impl Runtime for CriRuntime {
             stopped: false,
             volumes_synced: std::time::Instant::now(),
         };
+        // Seen by the server at once: logs of a container still being
+        // created get upstream's "waiting to start" answer.
+        self.publish(pod, &state);
         let state = Arc::new(tokio::sync::Mutex::new(state));
         lock(&self.pods).insert(uid, state.clone());
         let mut state = state.lock().await;
