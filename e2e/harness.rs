@@ -176,6 +176,12 @@ impl Cluster {
             // Not the fixed default port: tests run in parallel.
             cmd.args(["--controller-manager-secure-port", &free_port().to_string()]);
         }
+        if self.extra.iter().any(|a| a == "--kubelet")
+            && !self.extra.iter().any(|a| a == "--kubelet-port")
+        {
+            // Not the fixed 10250: tests run in parallel.
+            cmd.args(["--kubelet-port", &free_port().to_string()]);
+        }
         if let Some(port) = self.scheduler_port {
             cmd.args(["--scheduler-secure-port", &port.to_string()]);
         } else {

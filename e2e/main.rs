@@ -29,6 +29,7 @@ mod crd_operator;
 mod harness;
 mod kubelet;
 mod kubelet_cri;
+mod kubelet_server;
 mod openapi;
 mod scheduler;
 mod serviceaccounts;

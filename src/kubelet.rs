@@ -47,6 +47,22 @@ pub struct Flags {
     /// a mirror pod in the API.
     #[arg(long)]
     pub pod_manifest_path: Option<PathBuf>,
+    /// The port of the kubelet's HTTPS server (logs, exec, stats).
+    #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_PORT)]
+    pub port: u16,
+    /// The address the server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub address: std::net::IpAddr,
+    /// The server's certificate; without it (and the key) the kubelet
+    /// makes a self-signed one under <root-dir>/pki, as upstream.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// Clients presenting a certificate signed by this CA are
+    /// authenticated; without it every request is refused (401).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
@@ -74,6 +90,11 @@ impl Flags {
             image_archive_dir,
             root_dir,
             pod_manifest_path: None,
+            port: rkube_kubelet::server::DEFAULT_PORT,
+            address: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            tls_cert_file: None,
+            tls_private_key_file: None,
+            client_ca_file: None,
         }
     }
 }
@@ -101,7 +122,7 @@ async fn cri_runtime(
     host_ip: &str,
     pod_cidr: &str,
 ) -> anyhow::Result<(
-    Arc<dyn rkube_kubelet::Runtime>,
+    Arc<rkube_kubelet::CriRuntime>,
     std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 )> {
     let opts = rkube_kubelet::containerd::RuntimeOptions {
@@ -118,6 +139,27 @@ async fn cri_runtime(
             .await
             .context("asking the runtime its version")?;
     Ok((Arc::new(runtime), supervise))
+}
+
+/// The server's TLS config: the given pair, else a self-signed one under
+/// `<root-dir>/pki` (upstream's kubelet.crt / kubelet.key).
+fn server_tls(
+    flags: &Flags,
+    name: &str,
+    ip: &str,
+) -> anyhow::Result<Arc<rkube_kubelet::server::ServerConfig>> {
+    let (cert, key) = match (&flags.tls_cert_file, &flags.tls_private_key_file) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        (None, None) => {
+            let mut ips = vec![std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+            ips.extend(ip.parse::<std::net::IpAddr>().ok());
+            rkube_pki::ensure_self_signed(&flags.root_dir.join("pki"), "kubelet", name, &ips)
+                .context("making the kubelet's self-signed serving certificate")?
+        }
+        _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file go together"),
+    };
+    rkube_kubelet::server::tls_config(&cert, &key, flags.client_ca_file.as_deref())
+        .context("loading the kubelet's serving certificate")
 }
 
 /// The IPv4 address of the interface with the default route, as
@@ -161,6 +203,14 @@ fn default_route_address() -> Option<std::net::IpAddr> {
     found
 }
 
+/// The node IP when --node-ip is not given.
+pub fn default_node_ip() -> String {
+    default_route_address()
+        .or_else(|| crate::up::host_addresses().first().copied())
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
 fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
@@ -172,13 +222,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         .or(flags.hostname_override.clone())
         .unwrap_or_else(hostname);
     anyhow::ensure!(!name.is_empty(), "no node name: pass --node-name");
-    let ip = match &flags.node_ip {
-        Some(ip) => ip.clone(),
-        None => default_route_address()
-            .or_else(|| crate::up::host_addresses().first().copied())
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "127.0.0.1".into()),
-    };
+    let ip = flags.node_ip.clone().unwrap_or_else(default_node_ip);
     if flags.runtime == "simulated" {
         let runtime = runtime(&flags.runtime)?;
         let mut node = rkube_kubelet::NodeConfig::simulated(&name, &ip);
@@ -201,12 +245,24 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| DEFAULT_POD_CIDR.into());
     let client = crate::controller_manager::client(&flags.kubeconfig).await?;
+    let tls = server_tls(&flags, &name, &ip)?;
     let (runtime, supervise) = cri_runtime(&flags, client.clone(), &ip, &pod_cidr).await?;
     let mut node = rkube_kubelet::NodeConfig::host(&name, &ip, &flags.root_dir);
     node.pod_cidr = Some(pod_cidr);
+    node.port = flags.port;
     let static_pods = static_pods(&flags, client.clone(), &name);
+    let server = rkube_kubelet::server::serve(
+        rkube_kubelet::server::Options {
+            address: flags.address,
+            port: flags.port,
+            tls,
+        },
+        runtime.clone(),
+        name.clone(),
+    );
     tokio::select! {
         r = rkube_kubelet::run(client, vec![node], runtime) => r,
+        r = server => r.context("the kubelet server"),
         () = supervise => anyhow::bail!("containerd supervision ended"),
         () = static_pods => anyhow::bail!("the static pod source ended"),
     }

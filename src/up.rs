@@ -51,6 +51,9 @@ pub struct Flags {
     /// The real node's podCIDR (its CNI bridge's range).
     #[arg(long)]
     pub pod_cidr: Option<String>,
+    /// The port of the real node's kubelet server.
+    #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_PORT)]
+    pub kubelet_port: u16,
     /// Static pod manifests the real node runs (implies --kubelet).
     #[arg(long)]
     pub pod_manifest_path: Option<PathBuf>,
@@ -185,13 +188,26 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             .context("writing the kubelet's kubeconfig")?;
         let mut kubelet = crate::kubelet::Flags::for_up(
             kubeconfig,
-            name,
+            name.clone(),
             dir.join("kubelet"),
             flags.container_runtime_endpoint.clone(),
             flags.image_archive_dir.clone(),
             flags.pod_cidr.clone(),
         );
         kubelet.pod_manifest_path = flags.pod_manifest_path.clone();
+        // A serving certificate from the cluster CA for the node's names,
+        // and the CA to check the API server's client certificate.
+        let node_ip = crate::kubelet::default_node_ip();
+        let mut ips = vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+        ips.extend(node_ip.parse::<IpAddr>().ok());
+        let (cert, key) = pki
+            .ensure_kubelet_serving_cert(&name, std::slice::from_ref(&name), &ips)
+            .context("issuing the kubelet's serving certificate")?;
+        kubelet.node_ip = Some(node_ip);
+        kubelet.port = flags.kubelet_port;
+        kubelet.tls_cert_file = Some(cert);
+        kubelet.tls_private_key_file = Some(key);
+        kubelet.client_ca_file = Some(pki_dir.join("ca.crt"));
         crate::kubelet::run(kubelet).await
     };
     let scheduler = async {

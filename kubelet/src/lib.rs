@@ -11,6 +11,7 @@ pub mod node;
 pub mod pods;
 pub mod podstatus;
 pub mod runtime;
+pub mod server;
 pub mod staticpods;
 
 use std::collections::HashMap;

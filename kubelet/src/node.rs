@@ -23,6 +23,10 @@ pub struct NodeConfig {
     pub memory: String,
     pub pods: u32,
     pub ephemeral_storage: String,
+    /// `daemonEndpoints.kubeletEndpoint.Port`: where the kubelet server
+    /// listens (simulated nodes advertise the default; the API server
+    /// answers for them).
+    pub port: u16,
 }
 
 impl NodeConfig {
@@ -35,6 +39,7 @@ impl NodeConfig {
             memory: "256Gi".into(),
             pods: 110,
             ephemeral_storage: "1Ti".into(),
+            port: crate::server::DEFAULT_PORT,
         }
     }
 }
@@ -58,6 +63,7 @@ impl NodeConfig {
             memory: format!("{mem_kib}Ki"),
             pods: 110,
             ephemeral_storage: format!("{}Ki", storage / 1024),
+            port: crate::server::DEFAULT_PORT,
         }
     }
 }
@@ -161,7 +167,7 @@ pub fn status(cfg: &NodeConfig, runtime_version: &str, previous: Option<&Value>)
             {"type": "InternalIP", "address": cfg.ip},
             {"type": "Hostname", "address": cfg.name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
         "nodeInfo": {
             "machineID": read("/etc/machine-id"),
             "systemUUID": read("/sys/class/dmi/id/product_uuid"),

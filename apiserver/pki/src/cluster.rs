@@ -210,6 +210,35 @@ impl ClusterPki {
         kubeconfig::ensure_components(&self.ca, &self.dir, server_url)
     }
 
+    /// A kubelet's serving pair at `<dir>/pki/kubelet-<node>.{crt,key}`
+    /// (CN `system:node:<node>`, O `system:nodes`, as upstream's serving
+    /// CSRs), reused while it still covers `dns_names` and `ips`; the paths
+    /// of the certificate and the key.
+    pub fn ensure_kubelet_serving_cert(
+        &self,
+        node_name: &str,
+        dns_names: &[String],
+        ips: &[IpAddr],
+    ) -> Result<(PathBuf, PathBuf)> {
+        let base = format!("kubelet-{node_name}");
+        leaf::ensure_on_disk(
+            &self.ca,
+            &self.paths.pki_dir,
+            &base,
+            &LeafSpec {
+                common_name: format!("system:node:{node_name}"),
+                organizations: vec!["system:nodes".into()],
+                dns_names: dedup(dns_names.to_vec()),
+                ips: dedup(ips.to_vec()),
+                usage: Usage::Server,
+            },
+        )?;
+        Ok((
+            self.paths.pki_dir.join(format!("{base}.crt")),
+            self.paths.pki_dir.join(format!("{base}.key")),
+        ))
+    }
+
     /// A kubelet's kubeconfig (CN=system:node:<node>, O=system:nodes) at
     /// `path`; kubeadm's location is `<dir>/kubelet.conf`.
     pub fn kubelet_kubeconfig(&self, path: &Path, server_url: &str, node_name: &str) -> Result<()> {

@@ -278,6 +278,51 @@ pub(crate) fn ensure_on_disk(
     Ok(pair)
 }
 
+/// A self-signed serving pair at `dir/<base>.{crt,key}`, reused when both
+/// exist: what upstream's kubelet makes (`<host>@<timestamp>`, with the host
+/// as SAN) when given no --tls-cert-file.
+pub fn ensure_self_signed(
+    dir: &Path,
+    base: &str,
+    host: &str,
+    ips: &[IpAddr],
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let crt_path = dir.join(format!("{base}.crt"));
+    let key_path = dir.join(format!("{base}.key"));
+    if crt_path.exists() && key_path.exists() {
+        return Ok((crt_path, key_path));
+    }
+    let what = crt_path.display().to_string();
+    let gen_err = |e| PkiError::generate(&what, e);
+    let key = keys::generate(&what)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let now = time::OffsetDateTime::now_utc();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        format!("{host}@{}", now.unix_timestamp()),
+    );
+    if !host.is_empty() {
+        params.subject_alt_names.push(SanType::DnsName(
+            host.to_string().try_into().map_err(gen_err)?,
+        ));
+    }
+    params
+        .subject_alt_names
+        .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = now - BACKDATE;
+    params.not_after = now + LEAF_VALIDITY;
+    let cert = params.self_signed(&key).map_err(gen_err)?;
+    files::write_atomic(&key_path, key.serialize_pem().as_bytes(), PRIVATE_MODE)?;
+    files::write_atomic(&crt_path, cert.pem().as_bytes(), PUBLIC_MODE)?;
+    Ok((crt_path, key_path))
+}
+
 /// PEM armour with 64-column lines.
 pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64::Engine;

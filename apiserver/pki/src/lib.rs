@@ -24,7 +24,7 @@ pub use kubeconfig::{
     Cluster, ComponentKubeconfigs, Context, DEFAULT_CLUSTER_NAME, Kubeconfig, NamedCluster,
     NamedContext, NamedUser, User,
 };
-pub use leaf::CertAndKey;
+pub use leaf::{CertAndKey, ensure_self_signed};
 pub use sa::ServiceAccountKeys;
 pub use tls::{ALPN_PROTOCOLS, client_config, kubelet_client_config, server_config};
 pub use user::{AUTHENTICATED_GROUP, UserInfo, user_from_certificate};

@@ -330,6 +330,43 @@ fn kubelet_kubeconfig_names_the_node() {
 }
 
 #[test]
+fn kubelet_serving_cert_covers_the_node_and_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = ensure_cluster_pki(dir.path(), &opts()).unwrap();
+    let ips: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "192.0.2.2".parse().unwrap()];
+    let (crt, key) = pki
+        .ensure_kubelet_serving_cert("node-a", &["node-a".into()], &ips)
+        .unwrap();
+    assert_eq!(crt, dir.path().join("pki/kubelet-node-a.crt"));
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(sans(&crt), (vec!["node-a".to_string()], ips.clone()));
+    let first = read(&crt);
+    pki.ensure_kubelet_serving_cert("node-a", &["node-a".into()], &ips)
+        .unwrap();
+    assert_eq!(read(&crt), first, "reused while it fits");
+    // A new address: reissued.
+    let more = [ips.clone(), vec!["192.0.2.3".parse().unwrap()]].concat();
+    pki.ensure_kubelet_serving_cert("node-a", &["node-a".into()], &more)
+        .unwrap();
+    assert_eq!(sans(&crt).1, more);
+    // It serves, and a client trusting the cluster CA accepts it.
+    server_config(&crt, &key, Some(&dir.path().join("pki/ca.crt"))).unwrap();
+}
+
+#[test]
+fn self_signed_serving_cert_is_made_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ips: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap()];
+    let (crt, key) =
+        ensure_self_signed(&dir.path().join("pki"), "kubelet", "host-a", &ips).unwrap();
+    assert_eq!(sans(&crt), (vec!["host-a".to_string()], ips.clone()));
+    let first = read(&crt);
+    ensure_self_signed(&dir.path().join("pki"), "kubelet", "host-a", &ips).unwrap();
+    assert_eq!(read(&crt), first);
+    server_config(&crt, &key, None).unwrap();
+}
+
+#[test]
 fn user_from_certificate_rejects_garbage_and_missing_cn() {
     assert_eq!(user_from_certificate(b"nope"), None);
     let key = rcgen::KeyPair::generate().unwrap();

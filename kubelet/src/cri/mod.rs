@@ -166,8 +166,22 @@ impl PodState {
     }
 }
 
+/// What the kubelet server reads of a pod this runtime runs.
+#[derive(Clone, Debug)]
+pub struct PodView {
+    /// The pod as last synced.
+    pub pod: Pod,
+    pub sandbox_id: String,
+    pub status: StartedPod,
+}
+
 pub struct CriRuntime {
     cri: Cri,
+    /// The pods by uid, published after each sync: the server reads them
+    /// without waiting for a sync in progress.
+    views: Mutex<HashMap<String, PodView>>,
+    /// Each container's log file, by container ID.
+    log_paths: Mutex<HashMap<String, PathBuf>>,
     client: kube::Client,
     version: String,
     host_ip: String,
@@ -341,7 +355,42 @@ impl CriRuntime {
             host_ip,
             root_dir,
             pods: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
+            log_paths: Mutex::new(HashMap::new()),
         })
+    }
+
+    pub fn cri(&self) -> &Cri {
+        &self.cri
+    }
+
+    /// The pods this runtime runs (or ran, until they are deleted).
+    pub fn pods(&self) -> Vec<PodView> {
+        lock(&self.views).values().cloned().collect()
+    }
+
+    pub fn find_pod(&self, namespace: &str, name: &str) -> Option<PodView> {
+        lock(&self.views)
+            .values()
+            .find(|v| {
+                v.pod.metadata.namespace.as_deref() == Some(namespace)
+                    && v.pod.metadata.name.as_deref() == Some(name)
+            })
+            .cloned()
+    }
+
+    /// The log file of a container this kubelet created.
+    pub fn log_path(&self, container_id: &str) -> Option<PathBuf> {
+        lock(&self.log_paths).get(container_id).cloned()
+    }
+
+    fn publish(&self, pod: &Pod, state: &PodState) {
+        let view = PodView {
+            pod: pod.clone(),
+            sandbox_id: state.sandbox_id.clone(),
+            status: state.started(),
+        };
+        lock(&self.views).insert(uid(pod), view);
     }
 
     fn rt(
@@ -644,6 +693,7 @@ impl CriRuntime {
                 return;
             }
         };
+        lock(&self.log_paths).insert(id.clone(), dir.join(format!("{attempt}.log")));
         slot.id = Some(id.clone());
         slot.image_id = image_id;
         if let Err(e) = rt
@@ -979,8 +1029,10 @@ impl Runtime for CriRuntime {
     }
 
     fn forget_pod(&self, pod: &Pod) {
+        lock(&self.views).remove(&uid(pod));
         // Upstream removes a deleted pod's logs with its containers.
         let dir = pod_log_dir(pod);
+        lock(&self.log_paths).retain(|_, p| !p.starts_with(&dir));
         if let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -997,6 +1049,7 @@ impl Runtime for CriRuntime {
         if let Some(existing) = existing {
             let mut state = existing.lock().await;
             self.sync(pod, &mut state).await;
+            self.publish(pod, &state);
             return Ok(state.started());
         }
         self.remove_stale(&uid).await?;
@@ -1050,10 +1103,14 @@ impl Runtime for CriRuntime {
             stopped: false,
             volumes_synced: std::time::Instant::now(),
         };
+        // Seen by the server at once: logs of a container still being
+        // created get upstream's "waiting to start" answer.
+        self.publish(pod, &state);
         let state = Arc::new(tokio::sync::Mutex::new(state));
         lock(&self.pods).insert(uid, state.clone());
         let mut state = state.lock().await;
         self.sync(pod, &mut state).await;
+        self.publish(pod, &state);
         Ok(state.started())
     }
 
@@ -1064,6 +1121,7 @@ impl Runtime for CriRuntime {
         };
         let mut state = state.lock().await;
         self.sync(pod, &mut state).await;
+        self.publish(pod, &state);
         Ok(state.started())
     }
 
@@ -1109,6 +1167,7 @@ impl Runtime for CriRuntime {
         state.init = init;
         state.containers = containers;
         let last = state.started();
+        self.publish(pod, &state);
         self.remove_sandbox(&state.sandbox_id).await;
         volumes::cleanup(&self.root_dir, pod);
         lock(&self.pods).remove(&uid(pod));
