@@ -1225,3 +1225,33 @@ async fn cri_service_account_token_volume() {
         "reader"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_restarted_kubelet_takes_over_running_pods() {
+    if !can_run() {
+        return;
+    }
+    let mut c = CriCluster::up("10.245.31.0/24").await;
+    let spec = json!({
+        "containers": [busybox("app", "echo started; sleep 3600")],
+        "terminationGracePeriodSeconds": 1,
+    });
+    let pods = c.pods().await;
+    pods.create(&PostParams::default(), &pod("keep", spec))
+        .await
+        .expect("create pod");
+    let before = wait_phase(&pods, "keep", "Running").await;
+    let id = before["status"]["containerStatuses"][0]["containerID"].clone();
+    // The whole `rkube up` is killed and started again on the same data:
+    // containerd comes back to the same shims and the kubelet adopts them.
+    c.cluster.restart().await;
+    let pods = c.pods().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = wait_phase(&pods, "keep", "Running").await;
+    let cs = &after["status"]["containerStatuses"][0];
+    assert_eq!(cs["containerID"], id, "{cs}");
+    assert_eq!(cs["restartCount"], 0, "{cs}");
+    assert!(cs["state"]["running"].is_object(), "{cs}");
+    let log = read_log(&after, "app", 0);
+    assert_eq!(log.matches("started").count(), 1, "{log}");
+}

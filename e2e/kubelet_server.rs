@@ -629,7 +629,6 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
 /// `kubectl exec` end to end. The API server's `pods/exec` (the proxy to
 /// this kubelet endpoint) lands separately; until then this cannot pass.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the API server's pods/exec proxy"]
 async fn kubelet_server_kubectl_exec() {
     if !can_run() {
         return;

@@ -33,3 +33,4 @@ mod kubelet_server;
 mod openapi;
 mod scheduler;
 mod serviceaccounts;
+mod streaming;

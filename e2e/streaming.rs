@@ -13,8 +13,19 @@ use serde_json::json;
 
 use crate::kubelet_cri::{CriCluster, busybox, can_run, pod, wait_phase};
 
-/// A kubectl that speaks SPDY only (before 1.29's WebSocket executor).
-const KUBECTL_SPDY: &str = "/usr/bin/kubectl.1.27";
+/// A kubectl that speaks SPDY only (before 1.29's WebSocket executor):
+/// the 1.27 binary beside the `kubectl` dispatcher.
+fn kubectl_spdy() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| Some(p.parent()?.join("kubectl.1.27")))
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .expect("kubectl.1.27 beside kubectl")
+}
 
 /// A busybox pod that serves `hello` on 8080 and otherwise waits.
 async fn web_pod(pods: &Api<Pod>, name: &str) {
@@ -70,10 +81,10 @@ fn line_with(child: &mut Child, marker: &str) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     let wanted = marker.to_owned();
     std::thread::spawn(move || {
+        // Reads on after the line: kubectl dies writing to a closed pipe.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.contains(&wanted) {
                 let _ = tx.send(line);
-                return;
             }
         }
     });
@@ -123,7 +134,7 @@ async fn streaming_kubectl_exec_cp_and_attach() {
     let c = CriCluster::up("10.245.40.0/24").await;
     let pods = c.pods().await;
     web_pod(&pods, "web").await;
-    for kubectl in ["kubectl", KUBECTL_SPDY] {
+    for kubectl in ["kubectl", &kubectl_spdy()] {
         let out = kubectl_at(&c, kubectl, &["exec", "web", "--", "echo", "hi"], None);
         assert_eq!(text(&out), "hi\n", "{kubectl}: {out:?}");
         // The exit code comes back through the error stream.
@@ -189,7 +200,7 @@ async fn streaming_kubectl_exec_cp_and_attach() {
         .await
         .expect("create pod");
     wait_phase(&pods, "talk", "Running").await;
-    for kubectl in ["kubectl", KUBECTL_SPDY] {
+    for kubectl in ["kubectl", &kubectl_spdy()] {
         let mut attach = spawn_kubectl(&c, kubectl, &["attach", "talk"]);
         let line = line_with(&mut attach, "tick");
         assert_eq!(line, "tick");
@@ -259,9 +270,9 @@ async fn streaming_port_forward_and_proxy() {
     let _ = proxy.wait();
     // nodes/proxy reaches the kubelet.
     let path = format!("/api/v1/nodes/{}/proxy/healthz", c.node);
-    assert_eq!(c.cluster.kubectl_ok(&["get", "--raw", &path]), "ok");
+    assert_eq!(c.cluster.kubectl_ok(&["get", "--raw", &path]).trim(), "ok");
 
-    for kubectl in ["kubectl", KUBECTL_SPDY] {
+    for kubectl in ["kubectl", &kubectl_spdy()] {
         let mut pf = spawn_kubectl(&c, kubectl, &["port-forward", "pod/web", ":8080"]);
         let line = line_with(&mut pf, "Forwarding from 127.0.0.1:");
         let port: u16 = line

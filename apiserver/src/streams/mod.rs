@@ -72,6 +72,17 @@ fn query_values(query: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A close frame with code 1000: clients take anything else (even no
+/// code) as the stream failing.
+pub(crate) fn normal_close() -> tokio_tungstenite::tungstenite::Message {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    tokio_tungstenite::tungstenite::Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+}
+
 /// A query string of `pairs`.
 fn encode(pairs: &[(&str, String)]) -> String {
     form_urlencoded::Serializer::new(String::new())

@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::forward::{Backend, upgrade};
+use super::normal_close;
 use super::spdy::{self, Frame};
 use crate::http_util::Body;
 use crate::status::ApiError;
@@ -165,7 +166,7 @@ async fn pump_exec(
                 Frame::Control { .. } => {}
             }
         }
-        let _ = ws_tx.send(Message::Close(None)).await;
+        let _ = ws_tx.send(normal_close()).await;
         let _ = ws_tx.close().await;
     };
     let up = async move {
@@ -240,7 +241,7 @@ pub async fn port_forward_tunnel(
                     return;
                 }
             }
-            let _ = ws_tx.send(Message::Close(None)).await;
+            let _ = ws_tx.send(normal_close()).await;
             let _ = ws_tx.close().await;
         };
         tokio::select! {

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
+use super::normal_close;
 use crate::http_util::Body;
 
 /// Whether `req` asks for a WebSocket.
@@ -85,7 +86,7 @@ pub fn serve(mut req: Request<Incoming>, resp: Response<Body>) -> Response<Body>
                     return;
                 }
             }
-            let _ = tx.send(Message::Close(None)).await;
+            let _ = tx.send(normal_close()).await;
         };
         // The client's close ends the stream early.
         let closed = async { while let Some(Ok(_)) = rx.next().await {} };

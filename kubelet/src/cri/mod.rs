@@ -417,6 +417,106 @@ impl CriRuntime {
         }
     }
 
+    /// Takes over the running sandbox an earlier kubelet left for this pod
+    /// (as upstream's kubelet does after a restart): its containers keep
+    /// running, each slot picks up its newest container and restart count.
+    /// None when there is nothing to take over.
+    async fn adopt(
+        &self,
+        pod: &Pod,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
+    ) -> Option<PodState> {
+        let uid = uid(pod);
+        let ready = cri::PodSandboxStateValue {
+            state: cri::PodSandboxState::SandboxReady as i32,
+        };
+        let sandboxes = self
+            .rt()
+            .list_pod_sandbox(cri::ListPodSandboxRequest {
+                filter: Some(cri::PodSandboxFilter {
+                    label_selector: [("io.kubernetes.pod.uid".to_owned(), uid.clone())].into(),
+                    state: Some(ready),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .ok()?
+            .into_inner()
+            .items;
+        let sandbox = sandboxes.into_iter().max_by_key(|s| s.created_at)?;
+        let listed = self
+            .rt()
+            .list_containers(cri::ListContainersRequest {
+                filter: Some(cri::ContainerFilter {
+                    pod_sandbox_id: sandbox.id.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .ok()?
+            .into_inner()
+            .containers;
+        let prepared = match volumes::prepare(&self.root_dir, &self.client, pod).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(pod = %uid, "taking over the pod's volumes: {e:#}");
+                return None;
+            }
+        };
+        let pod_ip = if spec.host_network.unwrap_or(false) {
+            Some(self.host_ip.clone())
+        } else {
+            self.rt()
+                .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                    pod_sandbox_id: sandbox.id.clone(),
+                    verbose: false,
+                })
+                .await
+                .ok()
+                .and_then(|r| r.into_inner().status)
+                .and_then(|s| s.network)
+                .map(|n| n.ip)
+                .filter(|ip| !ip.is_empty())
+        };
+        let mut init: Vec<Slot> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always")))
+            .collect();
+        let mut containers: Vec<Slot> = spec
+            .containers
+            .iter()
+            .map(|c| Slot::new(c, false))
+            .collect();
+        for slot in init.iter_mut().chain(containers.iter_mut()) {
+            let newest = listed
+                .iter()
+                .filter(|c| c.metadata.as_ref().is_some_and(|m| m.name == slot.name))
+                .max_by_key(|c| c.metadata.as_ref().map(|m| m.attempt).unwrap_or(0));
+            if let Some(c) = newest {
+                slot.id = Some(c.id.clone());
+                slot.restart_count = c
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| i32::try_from(m.attempt).ok())
+                    .unwrap_or(0);
+                self.refresh(slot).await;
+            }
+        }
+        tracing::info!(pod = %uid, sandbox = %sandbox.id, "took over a running pod");
+        Some(PodState {
+            sandbox_id: sandbox.id,
+            sandbox_config: sandbox_config(pod),
+            pod_ip,
+            volumes: prepared,
+            init,
+            containers,
+            stopped: false,
+            volumes_synced: std::time::Instant::now(),
+        })
+    }
+
     /// Removes sandboxes of this pod left by an earlier kubelet.
     async fn remove_stale(&self, uid: &str) -> anyhow::Result<()> {
         let list = self
@@ -1050,6 +1150,13 @@ impl Runtime for CriRuntime {
             let mut state = existing.lock().await;
             self.sync(pod, &mut state).await;
             self.publish(pod, &state);
+            return Ok(state.started());
+        }
+        if let Some(state) = self.adopt(pod, spec).await {
+            let state = Arc::new(tokio::sync::Mutex::new(state));
+            lock(&self.pods).insert(uid, state.clone());
+            let mut state = state.lock().await;
+            self.sync(pod, &mut state).await;
             return Ok(state.started());
         }
         self.remove_stale(&uid).await?;

@@ -312,8 +312,23 @@ async fn prepare_one(
     )
 }
 
+/// Whether `dir` is a mount point already (a restarted kubelet finds its
+/// pods' memory volumes mounted, their data in them).
+fn is_mounted(dir: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return false;
+    };
+    let dir = dir.to_string_lossy();
+    mounts
+        .lines()
+        .any(|l| l.split(' ').nth(1).is_some_and(|m| m == dir))
+}
+
 fn mount_tmpfs(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::ffi::OsStrExt;
+    if is_mounted(dir) {
+        return Ok(());
+    }
     let target = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
     let fstype = c"tmpfs";
     // SAFETY: valid C strings; no data argument.
