@@ -31,7 +31,9 @@ fn kubectl_spdy() -> String {
 async fn web_pod(pods: &Api<Pod>, name: &str) {
     let mut c = busybox(
         "web",
-        "echo serving; mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www",
+        "echo serving; mkdir -p /www /www2 && echo hello > /www/index.html \
+         && echo second > /www2/index.html && httpd -p 8081 -h /www2 \
+         && exec httpd -f -p 8080 -h /www",
     );
     c["ports"] = json!([{"containerPort": 8080}]);
     let spec = json!({"containers": [c], "terminationGracePeriodSeconds": 1});
@@ -75,30 +77,38 @@ fn spawn_kubectl(c: &CriCluster, binary: &str, args: &[&str]) -> Child {
         .expect("kubectl runs")
 }
 
-/// The first stdout line of `child` that contains `marker`.
-fn line_with(child: &mut Child, marker: &str) -> String {
+/// The first `count` stdout lines of `child` that contain `marker`.
+fn lines_with(child: &mut Child, marker: &str, count: usize) -> Vec<String> {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     let wanted = marker.to_owned();
     std::thread::spawn(move || {
-        // Reads on after the line: kubectl dies writing to a closed pipe.
+        // Reads on after the lines: kubectl dies writing to a closed pipe.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.contains(&wanted) {
                 let _ = tx.send(line);
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(line) => line,
-        Err(_) => {
-            let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
+    let mut got = Vec::new();
+    while got.len() < count {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => got.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("no line with {marker:?}: {err}")
             }
-            panic!("no line with {marker:?}: {err}")
         }
     }
+    got
+}
+
+fn line_with(child: &mut Child, marker: &str) -> String {
+    lines_with(child, marker, 1).remove(0)
 }
 
 /// GET `path` from `127.0.0.1:port` with HTTP/1.0: the body.
@@ -273,17 +283,25 @@ async fn streaming_port_forward_and_proxy() {
     assert_eq!(c.cluster.kubectl_ok(&["get", "--raw", &path]).trim(), "ok");
 
     for kubectl in ["kubectl", &kubectl_spdy()] {
-        let mut pf = spawn_kubectl(&c, kubectl, &["port-forward", "pod/web", ":8080"]);
-        let line = line_with(&mut pf, "Forwarding from 127.0.0.1:");
-        let port: u16 = line
-            .trim_start_matches("Forwarding from 127.0.0.1:")
-            .split(' ')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{line}"));
-        // Twice: each connection is a new pair of streams.
-        for _ in 0..2 {
-            assert_eq!(http_get(port, "/index.html"), "hello\n", "{kubectl}");
+        // Two ports at once: each gets its own pair of streams.
+        let mut pf = spawn_kubectl(&c, kubectl, &["port-forward", "pod/web", ":8080", ":8081"]);
+        let lines = lines_with(&mut pf, "Forwarding from 127.0.0.1:", 2);
+        for line in &lines {
+            let served = if line.ends_with("-> 8081") {
+                "second\n"
+            } else {
+                "hello\n"
+            };
+            let port: u16 = line
+                .trim_start_matches("Forwarding from 127.0.0.1:")
+                .split(' ')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("{line}"));
+            // Twice: each connection is a new stream pair.
+            for _ in 0..2 {
+                assert_eq!(http_get(port, "/index.html"), served, "{kubectl} {line}");
+            }
         }
         let _ = pf.kill();
         let _ = pf.wait();
