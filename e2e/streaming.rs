@@ -113,24 +113,37 @@ fn line_with(child: &mut Child, marker: &str) -> String {
 
 /// GET `path` from `127.0.0.1:port` with HTTP/1.0: the body.
 fn http_get(port: u16, path: &str) -> String {
+    http_request(port, "GET", path).1
+}
+
+/// `method path` to `127.0.0.1:port` with HTTP/1.0: status line and body.
+fn http_request(port: u16, method: &str, path: &str) -> (String, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let attempt = (|| -> std::io::Result<String> {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
             s.set_read_timeout(Some(Duration::from_secs(10)))?;
-            write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            write!(
+                s,
+                "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+            )?;
             let mut out = String::new();
             s.read_to_string(&mut out)?;
             Ok(out)
         })();
         match attempt {
             Ok(out) if out.starts_with("HTTP/1.") => {
-                return out
+                let status = out.lines().next().unwrap_or_default().to_owned();
+                let body = out
                     .split_once("\r\n\r\n")
                     .map(|(_, b)| b.to_owned())
                     .unwrap_or_default();
+                return (status, body);
             }
-            other => assert!(Instant::now() < deadline, "GET {path} on {port}: {other:?}"),
+            other => assert!(
+                Instant::now() < deadline,
+                "{method} {path} on {port}: {other:?}"
+            ),
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -276,6 +289,20 @@ async fn streaming_port_forward_and_proxy() {
         ),
         "hello\n"
     );
+    // Every method reaches the pod (busybox httpd answers what it does
+    // not serve itself: never the API server's 405 or a Status).
+    for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"] {
+        for path in [
+            "/api/v1/namespaces/default/pods/web:8080/proxy/index.html",
+            "/api/v1/namespaces/default/services/web:http/proxy/index.html",
+        ] {
+            let (status, body) = http_request(port, method, path);
+            assert!(
+                !status.contains(" 405 ") && !body.contains("\"kind\":\"Status\""),
+                "{method} {path}: {status} {body}"
+            );
+        }
+    }
     let _ = proxy.kill();
     let _ = proxy.wait();
     // nodes/proxy reaches the kubelet.
