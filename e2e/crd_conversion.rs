@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use hyper::body::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, WatchEvent,
     WatchParams,
@@ -134,9 +134,10 @@ fn answer(path: &str, review: &Value) -> Value {
     })
 }
 
-/// Serves the webhook over HTTPS on 127.0.0.1 with a self-signed cert.
-async fn start_webhook() -> Webhook {
-    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+/// Serves the webhook over HTTPS on 127.0.0.1 with a self-signed cert
+/// for `name`.
+async fn start_webhook(name: &str) -> Webhook {
+    let key = rcgen::generate_simple_self_signed(vec![name.to_owned()]).expect("cert");
     let ca_pem = key.cert.pem();
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(
         rustls::pki_types::PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()),
@@ -192,11 +193,15 @@ async fn start_webhook() -> Webhook {
     }
 }
 
-/// Upstream's test CRD: v1 with `hostPort`, v2 with `host` and `port`.
+/// Upstream's test CRD: v1 with `hostPort`, v2 with `host` and `port`,
+/// its webhook at a URL.
 fn crd(webhook: &Webhook, path: &str) -> Value {
-    let schema = |props: Value| {
-        json!({"openAPIV3Schema": {"type": "object", "properties": props}})
-    };
+    let url = format!("{}{path}", webhook.base);
+    crd_with(json!({"url": url, "caBundle": webhook.ca_bundle}))
+}
+
+fn crd_with(client_config: Value) -> Value {
+    let schema = |props: Value| json!({"openAPIV3Schema": {"type": "object", "properties": props}});
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -214,7 +219,7 @@ fn crd(webhook: &Webhook, path: &str) -> Value {
             ],
             "conversion": {"strategy": "Webhook", "webhook": {
                 "conversionReviewVersions": ["v1", "v1beta1"],
-                "clientConfig": {"url": format!("{}{path}", webhook.base), "caBundle": webhook.ca_bundle},
+                "clientConfig": client_config,
             }},
         },
     })
@@ -239,7 +244,10 @@ async fn req(client: &kube::Client, method: &str, path: &str, body: Option<Value
     let resp = client.send(r).await.expect("send");
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect_bytes().await.expect("body");
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Installs the CRD and waits until its versions answer.
@@ -284,7 +292,7 @@ fn kubectl_json(c: &Cluster, args: &[&str]) -> Value {
 async fn converts_from_v1_to_v2() {
     let c = Cluster::up().await;
     let client = c.client().await;
-    let webhook = start_webhook().await;
+    let webhook = start_webhook("127.0.0.1").await;
     install(&client, crd(&webhook, "/convert")).await;
     let (s, created) = req(
         &client,
@@ -298,7 +306,13 @@ async fn converts_from_v1_to_v2() {
     assert!(webhook.reviews().is_empty(), "{:?}", webhook.reviews());
 
     // Raw GET in v2: converted, with the original's metadata.
-    let (s, v) = req(&client, "GET", &format!("{}/cr-instance-1", path("v2")), None).await;
+    let (s, v) = req(
+        &client,
+        "GET",
+        &format!("{}/cr-instance-1", path("v2")),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_v2(&v, "localhost", "8080");
     assert_eq!(v["metadata"]["uid"], created["metadata"]["uid"]);
@@ -340,13 +354,21 @@ async fn converts_from_v1_to_v2() {
         &client,
         "POST",
         &path("v2"),
-        Some(json!({"apiVersion": V2, "kind": KIND, "metadata": {"name": "cr-instance-2"},
-                    "host": "example.com", "port": "443"})),
+        Some(
+            json!({"apiVersion": V2, "kind": KIND, "metadata": {"name": "cr-instance-2"},
+                    "host": "example.com", "port": "443"}),
+        ),
     )
     .await;
     assert_eq!(s, 201, "{v}");
     assert_v2(&v, "example.com", "443");
-    let (s, v) = req(&client, "GET", &format!("{}/cr-instance-2", path("v1")), None).await;
+    let (s, v) = req(
+        &client,
+        "GET",
+        &format!("{}/cr-instance-2", path("v1")),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["hostPort"], "example.com:443", "{v}");
     assert!(v.get("host").is_none(), "{v}");
@@ -361,7 +383,13 @@ async fn converts_from_v1_to_v2() {
     assert_eq!(s, 200, "{v}");
     assert_v2(&v, "example.com", "8443");
     assert_eq!(v["metadata"]["labels"]["patched"], "yes");
-    let (_, v) = req(&client, "GET", &format!("{}/cr-instance-2", path("v1")), None).await;
+    let (_, v) = req(
+        &client,
+        "GET",
+        &format!("{}/cr-instance-2", path("v1")),
+        None,
+    )
+    .await;
     assert_eq!(v["hostPort"], "example.com:8443", "{v}");
 
     // Watch events in v2.
@@ -414,7 +442,7 @@ async fn converts_from_v1_to_v2() {
 async fn converts_a_non_homogeneous_list() {
     let c = Cluster::up().await;
     let client = c.client().await;
-    let webhook = start_webhook().await;
+    let webhook = start_webhook("127.0.0.1").await;
     install(&client, crd(&webhook, "/convert")).await;
     let (s, v) = req(
         &client,
@@ -496,7 +524,10 @@ async fn converts_a_non_homogeneous_list() {
         .iter()
         .map(|i| &i["hostPort"])
         .collect();
-    assert_eq!(host_ports, [&json!("localhost:8080"), &json!("example.com:443")]);
+    assert_eq!(
+        host_ports,
+        [&json!("localhost:8080"), &json!("example.com:443")]
+    );
     assert_eq!(
         webhook.reviews(),
         [(
@@ -546,7 +577,7 @@ async fn converts_a_non_homogeneous_list() {
 async fn a_failing_webhook_is_an_internal_error() {
     let c = Cluster::up().await;
     let client = c.client().await;
-    let webhook = start_webhook().await;
+    let webhook = start_webhook("127.0.0.1").await;
     install(&client, crd(&webhook, "/fail")).await;
     let (s, v) = req(
         &client,
@@ -593,7 +624,13 @@ async fn a_failing_webhook_is_an_internal_error() {
     assert_eq!(s, 200, "{v}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (s, v) = req(&client, "GET", &format!("{}/cr-instance-1", path("v2")), None).await;
+        let (s, v) = req(
+            &client,
+            "GET",
+            &format!("{}/cr-instance-1", path("v2")),
+            None,
+        )
+        .await;
         assert_eq!(s, 500, "{v}");
         let message = v["message"].as_str().unwrap_or_default();
         if message.starts_with(&format!(
@@ -618,4 +655,64 @@ async fn a_failing_webhook_is_an_internal_error() {
         ),
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_behind_a_service() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    // Dialled at the Service's endpoint, verified as the Service's name.
+    let webhook = start_webhook("conversion-webhook.default.svc").await;
+    let port: u16 = webhook
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let (s, v) = req(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/services",
+        Some(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "conversion-webhook"},
+            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = req(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/endpoints",
+        Some(json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "conversion-webhook"},
+            "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
+                         "ports": [{"name": "https", "port": port}]}]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    install(
+        &client,
+        crd_with(json!({
+            "service": {"namespace": "default", "name": "conversion-webhook", "path": "/convert"},
+            "caBundle": webhook.ca_bundle,
+        })),
+    )
+    .await;
+    let (s, v) = req(
+        &client,
+        "POST",
+        &path("v1"),
+        Some(v1_object("cr-instance-1", "localhost:8080")),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = req(
+        &client,
+        "GET",
+        &format!("{}/cr-instance-1", path("v2")),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_v2(&v, "localhost", "8080");
 }

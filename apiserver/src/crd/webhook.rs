@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full, Limited};
-use rkube_storage::Storage;
+use rkube_storage::{RangeRequest, Storage};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
 
@@ -309,27 +309,31 @@ impl Webhook {
             .find(|p| p.get("port").and_then(Value::as_u64) == Some(u64::from(port)))
             .ok_or_else(|| format!("no service port {port} found for service {name:?}"))?;
         let port_name = str_at(svc_port, "/name").unwrap_or_default();
-        let eps = self
+        if let Some(eps) = self
             .get(&format!("/services/endpoints/{ns}/{name}"))
             .await?
-            .ok_or_else(|| format!("endpoints {name:?} not found"))?;
-        let subsets = eps.get("subsets").and_then(Value::as_array);
-        for ss in subsets.into_iter().flatten() {
-            let ip = ss
-                .pointer("/addresses/0/ip")
-                .and_then(Value::as_str)
-                .filter(|ip| !ip.is_empty());
-            let Some(ip) = ip else { continue };
-            let found = ss
-                .get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|p| str_at(p, "/name").unwrap_or_default() == port_name)
-                .and_then(|p| p.get("port").and_then(Value::as_u64))
-                .and_then(|p| u16::try_from(p).ok());
-            if let Some(p) = found {
-                return Ok((ip.to_owned(), p));
+            && let Some(found) = from_endpoints(&eps, port_name)
+        {
+            return Ok(found);
+        }
+        // No usable Endpoints: the Service's EndpointSlices.
+        let slices = self
+            .store
+            .range(RangeRequest {
+                prefix: format!("/endpointslices/{ns}/"),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        for kv in slices.kvs {
+            let Ok(slice) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            let owner = slice.pointer("/metadata/labels/kubernetes.io~1service-name");
+            if owner.and_then(Value::as_str) == Some(name)
+                && let Some(found) = from_slice(&slice, port_name)
+            {
+                return Ok(found);
             }
         }
         Err(format!("no endpoints available for service {name:?}"))
@@ -341,6 +345,37 @@ impl Webhook {
             .map(|kv| serde_json::from_slice(&kv.value).map_err(|e| e.to_string()))
             .transpose()
     }
+}
+
+/// The port named `port_name` of a list of ports.
+fn named_port(ports: Option<&Value>, port_name: &str) -> Option<u16> {
+    ports
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|p| str_at(p, "/name").unwrap_or_default() == port_name)
+        .and_then(|p| p.get("port").and_then(Value::as_u64))
+        .and_then(|p| u16::try_from(p).ok())
+}
+
+/// A ready address of an Endpoints object with the port.
+fn from_endpoints(eps: &Value, port_name: &str) -> Option<(String, u16)> {
+    let subsets = eps.get("subsets").and_then(Value::as_array)?;
+    subsets.iter().find_map(|ss| {
+        let ip = str_at(ss, "/addresses/0/ip").filter(|ip| !ip.is_empty())?;
+        Some((ip.to_owned(), named_port(ss.get("ports"), port_name)?))
+    })
+}
+
+/// A ready endpoint of an EndpointSlice with the port.
+fn from_slice(slice: &Value, port_name: &str) -> Option<(String, u16)> {
+    let port = named_port(slice.get("ports"), port_name)?;
+    let endpoints = slice.get("endpoints").and_then(Value::as_array)?;
+    endpoints
+        .iter()
+        .filter(|e| e.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false))
+        .find_map(|e| str_at(e, "/addresses/0").filter(|a| !a.is_empty()))
+        .map(|a| (a.to_owned(), port))
 }
 
 /// client-go's errors for an answer that is not 2xx.
@@ -721,5 +756,24 @@ mod tests {
         // Unchanged labels are not validated again.
         let mut same = obj("example.com/v2", json!({"labels": {"l": "1"}}));
         assert!(restore_object_meta(&orig, &mut same).is_ok());
+    }
+
+    #[test]
+    fn service_endpoints() {
+        let eps = json!({"subsets": [
+            {"notReadyAddresses": [{"ip": "10.0.0.9"}], "ports": [{"name": "https", "port": 9443}]},
+            {"addresses": [{"ip": "10.0.0.1"}], "ports": [{"name": "other", "port": 1}, {"name": "https", "port": 8443}]},
+        ]});
+        assert_eq!(
+            from_endpoints(&eps, "https"),
+            Some(("10.0.0.1".into(), 8443))
+        );
+        assert_eq!(from_endpoints(&eps, "metrics"), None);
+        let slice = json!({"ports": [{"name": "", "port": 9443}], "endpoints": [
+            {"addresses": ["10.0.0.2"], "conditions": {"ready": false}},
+            {"addresses": ["10.0.0.3"], "conditions": {}},
+        ]});
+        assert_eq!(from_slice(&slice, ""), Some(("10.0.0.3".into(), 9443)));
+        assert_eq!(from_slice(&slice, "https"), None);
     }
 }

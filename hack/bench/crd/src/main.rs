@@ -237,8 +237,28 @@ async fn run() -> Result<()> {
                 "metadata": {"name": format!("rcm{round}-{i}")}, "data": s}))
             .unwrap_or_default()
         });
-        cr.add(creates(&client, &cr_uri, cr_body, per_round, clients, server.as_deref()).await?);
-        cm.add(creates(&client, &cm_uri, cm_body, per_round, clients, server.as_deref()).await?);
+        cr.add(
+            creates(
+                &client,
+                &cr_uri,
+                cr_body,
+                per_round,
+                clients,
+                server.as_deref(),
+            )
+            .await?,
+        );
+        cm.add(
+            creates(
+                &client,
+                &cm_uri,
+                cm_body,
+                per_round,
+                clients,
+                server.as_deref(),
+            )
+            .await?,
+        );
     }
     println!(
         "{:32} {:>8} {:>8} {:>8}   ({} objects each, {clients} clients, {rounds} rounds, Rust driver)",
