@@ -690,14 +690,13 @@ async fn a_webhook_behind_a_service() {
     )
     .await;
     assert_eq!(s, 201, "{v}");
-    install(
-        &client,
-        crd_with(json!({
-            "service": {"namespace": "default", "name": "conversion-webhook", "path": "/convert"},
-            "caBundle": webhook.ca_bundle,
-        })),
-    )
-    .await;
+    let mut crd = crd_with(json!({
+        "service": {"namespace": "default", "name": "conversion-webhook", "path": "/convert"},
+        "caBundle": webhook.ca_bundle,
+    }));
+    // The first supported review version is the one sent.
+    crd["spec"]["conversion"]["webhook"]["conversionReviewVersions"] = json!(["v1beta1", "v1"]);
+    install(&client, crd).await;
     let (s, v) = req(
         &client,
         "POST",
@@ -715,4 +714,10 @@ async fn a_webhook_behind_a_service() {
     .await;
     assert_eq!(s, 200, "{v}");
     assert_v2(&v, "localhost", "8080");
+    assert_eq!(
+        webhook.reviews()[0].0,
+        "apiextensions.k8s.io/v1beta1",
+        "{:?}",
+        webhook.reviews()
+    );
 }
