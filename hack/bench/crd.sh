@@ -12,7 +12,7 @@
 #   RKUBE_BIN=path/to/rkube BENCH_CRD_BIN=path/to/rkube-bench-crd hack/bench/crd.sh
 #
 # Knobs: BENCH_OBJECTS (1000), BENCH_CLIENTS (8) for Python;
-# BENCH_RUST_OBJECTS (2000), BENCH_RUST_CLIENTS (32), BENCH_ROUNDS (2) for
+# BENCH_RUST_OBJECTS (2000), BENCH_RUST_CLIENTS (32), BENCH_ROUNDS (4) for
 # the driver.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"

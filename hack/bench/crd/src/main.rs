@@ -7,8 +7,8 @@
 //!
 //! Environment (defaults in brackets): KUBECONFIG (the server),
 //! BENCH_RUST_OBJECTS per kind [2000], BENCH_RUST_CLIENTS [32], BENCH_ROUNDS
-//! (alternating CR and ConfigMap phases, so store growth weighs on both
-//! alike) [2], BENCH_SERVER_PID (to report the server's CPU).
+//! (CR and ConfigMap phases, in alternating order, so store growth weighs
+//! on both alike) [4], BENCH_SERVER_PID (to report the server's CPU).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -215,7 +215,7 @@ async fn creates(
 async fn run() -> Result<()> {
     let n = env_u64("BENCH_RUST_OBJECTS", 2000);
     let clients = env_u64("BENCH_RUST_CLIENTS", 32);
-    let rounds = env_u64("BENCH_ROUNDS", 2).max(1);
+    let rounds = env_u64("BENCH_ROUNDS", 4).max(1);
     let server = std::env::var("BENCH_SERVER_PID").ok();
     let client = kube::Client::try_default().await?;
     ensure_crd(&client).await?;
@@ -237,28 +237,16 @@ async fn run() -> Result<()> {
                 "metadata": {"name": format!("rcm{round}-{i}")}, "data": s}))
             .unwrap_or_default()
         });
-        cr.add(
-            creates(
-                &client,
-                &cr_uri,
-                cr_body,
-                per_round,
-                clients,
-                server.as_deref(),
-            )
-            .await?,
-        );
-        cm.add(
-            creates(
-                &client,
-                &cm_uri,
-                cm_body,
-                per_round,
-                clients,
-                server.as_deref(),
-            )
-            .await?,
-        );
+        // Which kind goes first alternates, so neither always meets the
+        // fuller store.
+        let pid = server.as_deref();
+        if round % 2 == 0 {
+            cr.add(creates(&client, &cr_uri, cr_body, per_round, clients, pid).await?);
+            cm.add(creates(&client, &cm_uri, cm_body, per_round, clients, pid).await?);
+        } else {
+            cm.add(creates(&client, &cm_uri, cm_body, per_round, clients, pid).await?);
+            cr.add(creates(&client, &cr_uri, cr_body, per_round, clients, pid).await?);
+        }
     }
     println!(
         "{:32} {:>8} {:>8} {:>8}   ({} objects each, {clients} clients, {rounds} rounds, Rust driver)",
