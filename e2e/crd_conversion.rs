@@ -436,6 +436,12 @@ async fn converts_from_v1_to_v2() {
     v2.delete("cr-instance-3", &DeleteParams::default())
         .await
         .expect("kube-rs delete v2");
+    // So does a deletecollection.
+    let (s, v) = req(&client, "DELETE", &path("v2"), None).await;
+    assert_eq!(s, 200, "{v}");
+    let items = v["items"].as_array().expect("deleted items");
+    assert_eq!(items.len(), 1, "{v}");
+    assert_v2(&items[0], "example.com", "8443");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
