@@ -25,6 +25,7 @@ mod controllers_nodelifecycle;
 mod controllers_replicaset;
 mod controllers_util;
 mod crd;
+mod crd_conversion;
 mod crd_operator;
 mod harness;
 mod kubelet;

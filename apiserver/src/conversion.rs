@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::registry::Resource;
+use crate::status::ApiError;
 
 /// (events.k8s.io/v1 field, core/v1 field).
 const EVENT_FIELDS: &[(&str, &str)] = &[
@@ -56,29 +57,52 @@ fn remap(
 }
 
 /// The stored form of an object written through `r`.
-pub fn to_storage(r: &Resource, obj: Value) -> Value {
+pub async fn to_storage(r: &Resource, mut obj: Value) -> Result<Value, ApiError> {
     if let Some(c) = &r.custom {
-        return c.to_storage(obj);
+        c.to_storage(&mut obj).await?;
+        return Ok(obj);
     }
-    if is_new_events(r) {
+    Ok(if is_new_events(r) {
         remap(&obj, "v1", EVENT_FIELDS.iter().copied())
     } else {
         obj
-    }
+    })
 }
 
 /// An object read from storage, as `r` serves it.
-pub fn from_storage(r: &Resource, obj: Value) -> Value {
+pub async fn from_storage(r: &Resource, obj: Value) -> Result<Value, ApiError> {
+    let mut objs = [obj];
+    convert_read(r, &mut objs, false).await?;
+    let [obj] = objs;
+    Ok(obj)
+}
+
+/// The items of a list read from storage, as `r` serves them: custom
+/// resources go to a conversion webhook in one review.
+pub async fn from_storage_all(r: &Resource, mut objs: Vec<Value>) -> Result<Vec<Value>, ApiError> {
+    convert_read(r, &mut objs, true).await?;
+    Ok(objs)
+}
+
+async fn convert_read(r: &Resource, objs: &mut [Value], list: bool) -> Result<(), ApiError> {
     if let Some(c) = &r.custom {
-        return c.from_storage(obj);
+        return c.from_storage(objs, list).await;
     }
     if is_new_events(r) {
-        remap(
-            &obj,
-            "events.k8s.io/v1",
-            EVENT_FIELDS.iter().map(|(a, b)| (*b, *a)),
-        )
-    } else {
-        obj
+        for obj in objs.iter_mut() {
+            *obj = remap(
+                obj,
+                "events.k8s.io/v1",
+                EVENT_FIELDS.iter().map(|(a, b)| (*b, *a)),
+            );
+        }
     }
+    Ok(())
+}
+
+/// Whether the object a write returns is read back from its stored form,
+/// as upstream does, rather than the one written (only where a webhook
+/// could answer differently).
+pub fn round_trips(r: &Resource) -> bool {
+    r.custom.as_ref().is_some_and(|c| c.round_trips())
 }

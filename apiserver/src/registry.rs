@@ -136,20 +136,39 @@ fn storage_err(r: &Resource, name: &str, e: StorageError) -> ApiError {
     }
 }
 
-fn decode(r: &Resource, bytes: &[u8], rv: Revision) -> Result<Value, ApiError> {
+/// A stored object as stored, with its resourceVersion.
+fn parse(bytes: &[u8], rv: Revision) -> Result<Value, ApiError> {
     let mut obj: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::internal(format!("decoding stored object: {e}")))?;
     meta::set_resource_version(&mut obj, rv);
-    Ok(crate::conversion::from_storage(r, obj))
+    Ok(obj)
 }
 
-fn encode(r: &Resource, obj: &Value) -> Result<Bytes, ApiError> {
-    let mut obj = crate::conversion::to_storage(r, obj.clone());
+/// A stored object as `r` serves it.
+async fn decode(r: &Resource, bytes: &[u8], rv: Revision) -> Result<Value, ApiError> {
+    crate::conversion::from_storage(r, parse(bytes, rv)?).await
+}
+
+/// The bytes to store, and the stored form they hold.
+async fn encode(r: &Resource, obj: &Value) -> Result<(Bytes, Value), ApiError> {
+    let mut obj = crate::conversion::to_storage(r, obj.clone()).await?;
     // The revision is the resourceVersion; never store it in the value.
     meta_mut(&mut obj).remove("resourceVersion");
     serde_json::to_vec(&obj)
-        .map(Bytes::from)
+        .map(|b| (Bytes::from(b), obj))
         .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+}
+
+/// The object a write answers with: as written, or read back from what
+/// was stored where a conversion webhook is involved.
+async fn written(r: &Resource, obj: Value, stored: Value, rv: Revision) -> Result<Value, ApiError> {
+    let mut obj = if crate::conversion::round_trips(r) {
+        crate::conversion::from_storage(r, stored).await?
+    } else {
+        obj
+    };
+    meta::set_resource_version(&mut obj, rv);
+    Ok(obj)
 }
 
 fn parse_rv(rv: &str) -> Result<Revision, ApiError> {
@@ -211,7 +230,7 @@ impl Registry {
         let Some(kv) = got.kv else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        let obj = decode(r, &kv.value, kv.mod_revision)?;
+        let obj = parse(&kv.value, kv.mod_revision)?;
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             return Err(ApiError::forbidden(
                 &r.group,
@@ -325,10 +344,8 @@ impl Registry {
         } else {
             None
         };
-        let created = self
-            .store
-            .create(&key, encode(r, &obj)?, Self::ttl(r))
-            .await;
+        let (bytes, stored) = encode(r, &obj).await?;
+        let created = self.store.create(&key, bytes, Self::ttl(r)).await;
         let kv = match created {
             Ok(kv) => kv,
             Err(e) => {
@@ -338,8 +355,7 @@ impl Registry {
                 return Err(storage_err(r, &name, e));
             }
         };
-        meta::set_resource_version(&mut obj, kv.mod_revision);
-        Ok(obj)
+        written(r, obj, stored, kv.mod_revision).await
     }
 
     pub async fn get(
@@ -354,7 +370,7 @@ impl Registry {
             .await
             .map_err(|e| storage_err(r, name, e))?;
         let kv = got.kv.ok_or_else(|| r.not_found(name))?;
-        decode(r, &kv.value, kv.mod_revision)
+        decode(r, &kv.value, kv.mod_revision).await
     }
 
     /// Lists objects, filling each page up to the limit with objects that
@@ -443,9 +459,14 @@ impl Registry {
             revision = Some(page.revision);
             let total = page.kvs.len();
             let mut taken = 0;
-            for kv in &page.kvs {
+            let objs = page
+                .kvs
+                .iter()
+                .map(|kv| parse(&kv.value, kv.mod_revision))
+                .collect::<Result<Vec<_>, _>>()?;
+            // A page is converted at once: one review for a webhook.
+            for obj in crate::conversion::from_storage_all(r, objs).await? {
                 taken += 1;
-                let obj = decode(r, &kv.value, kv.mod_revision)?;
                 if filter.as_ref().is_none_or(|f| f(&obj)) {
                     items.push(obj);
                     if opts.limit != 0 && items.len() == opts.limit {
@@ -536,7 +557,7 @@ impl Registry {
             }
             None => kv.mod_revision,
         };
-        let mut old = decode(r, &kv.value, kv.mod_revision)?;
+        let mut old = decode(r, &kv.value, kv.mod_revision).await?;
         // An unconditional update is checked as one at the stored revision.
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(expected.to_string()));
         let mut new =
@@ -603,10 +624,8 @@ impl Registry {
         } else {
             None
         };
-        let updated = self
-            .store
-            .update(&key, encode(r, &new)?, expected, Self::ttl(r))
-            .await;
+        let (bytes, stored) = encode(r, &new).await?;
+        let updated = self.store.update(&key, bytes, expected, Self::ttl(r)).await;
         let kv = match updated {
             Ok(kv) => kv,
             Err(e) => {
@@ -619,8 +638,7 @@ impl Registry {
         if reserved.is_some() {
             crate::allocation::release_dropped(self.store.as_ref(), &old, &new).await;
         }
-        meta::set_resource_version(&mut new, kv.mod_revision);
-        Ok(new)
+        written(r, new, stored, kv.mod_revision).await
     }
 
     /// Deletes an object: at once, or by marking it when finalizers (or a
@@ -640,7 +658,7 @@ impl Registry {
                 .await
                 .map_err(|e| storage_err(r, name, e))?;
             let kv = got.kv.ok_or_else(|| r.not_found(name))?;
-            let mut obj = decode(r, &kv.value, kv.mod_revision)?;
+            let mut obj = decode(r, &kv.value, kv.mod_revision).await?;
             if let Some(uid) = &opts.precondition_uid
                 && meta::meta_str(&obj, "uid") != Some(uid.as_str())
             {
@@ -717,15 +735,13 @@ impl Registry {
             if opts.dry_run {
                 return Ok(obj);
             }
+            let (bytes, stored) = encode(r, &obj).await?;
             match self
                 .store
-                .update(&key, encode(r, &obj)?, kv.mod_revision, Self::ttl(r))
+                .update(&key, bytes, kv.mod_revision, Self::ttl(r))
                 .await
             {
-                Ok(kv) => {
-                    meta::set_resource_version(&mut obj, kv.mod_revision);
-                    return Ok(obj);
-                }
+                Ok(kv) => return written(r, obj, stored, kv.mod_revision).await,
                 Err(StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(storage_err(r, name, e)),
             }
@@ -754,8 +770,12 @@ impl Registry {
                     })
                     .await
                     .map_err(|e| storage_err(r, "", e))?;
-                for kv in list.kvs {
-                    let obj = decode(r, &kv.value, kv.mod_revision)?;
+                let objs = list
+                    .kvs
+                    .iter()
+                    .map(|kv| parse(&kv.value, kv.mod_revision))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for obj in crate::conversion::from_storage_all(r, objs).await? {
                     if filter.as_ref().is_none_or(|f| f(&obj)) {
                         initial.push(Ok(WatchEvent {
                             kind: "ADDED",
@@ -781,17 +801,28 @@ impl Registry {
                     Err(e) => return Some(Err(storage_err(&r, "", e))),
                 };
                 let rev = event.kv.mod_revision;
-                let cur = match event.kind {
-                    EventKind::Put => Some(decode(&r, &event.kv.value, rev)),
-                    EventKind::Delete => None,
+                let has_cur = match event.kind {
+                    EventKind::Put => true,
+                    EventKind::Delete => false,
                     EventKind::Progress => return None,
                 };
-                let prev = event.prev.as_ref().map(|p| decode(&r, &p.value, rev));
-                let pass = |o: &Value| filter.as_ref().is_none_or(|f| f(o));
-                let (cur, prev) = match (cur, prev.transpose()) {
-                    (Some(Err(e)), _) | (_, Err(e)) => return Some(Err(e)),
-                    (cur, Ok(prev)) => (cur.and_then(Result::ok), prev),
+                // The new and previous objects, converted together.
+                let parsed = has_cur
+                    .then(|| parse(&event.kv.value, rev))
+                    .into_iter()
+                    .chain(event.prev.as_ref().map(|p| parse(&p.value, rev)))
+                    .collect::<Result<Vec<_>, _>>();
+                let converted = match parsed {
+                    Ok(objs) => crate::conversion::from_storage_all(&r, objs).await,
+                    Err(e) => Err(e),
                 };
+                let mut objs = match converted {
+                    Ok(objs) => objs.into_iter(),
+                    Err(e) => return Some(Err(e)),
+                };
+                let cur = if has_cur { objs.next() } else { None };
+                let prev = objs.next();
+                let pass = |o: &Value| filter.as_ref().is_none_or(|f| f(o));
                 let prev_passes = prev.as_ref().is_some_and(pass);
                 let cur_passes = cur.as_ref().is_some_and(pass);
                 let (kind, show_prev) =

@@ -257,17 +257,6 @@ impl ApiServer {
         } else {
             None
         };
-        if let Some(c) = r
-            .custom
-            .as_ref()
-            .filter(|c| c.webhook_conversion && c.version != c.storage_version)
-        {
-            // Fails loudly rather than serving unconverted objects.
-            return Err(ApiError::internal(format!(
-                "conversion webhook for {}/{}, Kind={} failed: rkube does not call conversion webhooks yet",
-                c.group, c.storage_version, c.kind
-            )));
-        }
         if info.verb == "create" && r.custom.as_ref().is_some_and(|c| c.terminating) {
             return Err(ApiError::new(
                 405,
@@ -898,10 +887,11 @@ impl ApiServer {
             "kind": r.list_kind,
             "apiVersion": r.api_version(),
             "metadata": { "resourceVersion": rev.to_string() },
-            "items": items
-                .iter()
-                .map(|o| crate::conversion::from_storage(r, o.value()))
-                .collect::<Vec<_>>(),
+            "items": crate::conversion::from_storage_all(
+                r,
+                items.iter().map(|o| o.value()).collect(),
+            )
+            .await?,
         });
         Ok(render_list(out, r, list))
     }
@@ -1012,16 +1002,34 @@ impl ApiServer {
         let r = r.clone();
         let mut first_table = true;
         let converts = crate::conversion::converts(&r);
+        let items = if converts {
+            // Served in another version than stored: convert (and
+            // serialize) per event; a failed conversion is an ERROR event.
+            let r = r.clone();
+            items
+                .then(move |item| {
+                    let r = r.clone();
+                    async move {
+                        let WatchItem::Event(kind, obj, _) = item else {
+                            return item;
+                        };
+                        match crate::conversion::from_storage(&r, obj.value()).await {
+                            Ok(served) => WatchItem::Event(
+                                kind,
+                                Arc::new(CachedObject::from_object(served)),
+                                None,
+                            ),
+                            Err(e) => WatchItem::Error(e.to_status()),
+                        }
+                    }
+                })
+                .boxed()
+        } else {
+            items
+        };
         let frames = items.map(move |item| {
             let bytes = match item {
                 WatchItem::Event(_, _, Some(line)) if !converts && out == Output::Json => line,
-                WatchItem::Event(kind, obj, _) if converts => {
-                    // Served in another version than stored: convert (and
-                    // serialize) per event.
-                    let served =
-                        CachedObject::from_object(crate::conversion::from_storage(&r, obj.value()));
-                    event_bytes(out, &r, kind, &served, &mut first_table)
-                }
                 WatchItem::Event(kind, obj, _) => {
                     event_bytes(out, &r, kind, &obj, &mut first_table)
                 }

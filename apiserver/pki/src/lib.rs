@@ -26,5 +26,7 @@ pub use kubeconfig::{
 };
 pub use leaf::{CertAndKey, ensure_self_signed};
 pub use sa::ServiceAccountKeys;
-pub use tls::{ALPN_PROTOCOLS, client_config, kubelet_client_config, server_config};
+pub use tls::{
+    ALPN_PROTOCOLS, client_config, kubelet_client_config, server_config, system_client_config,
+};
 pub use user::{AUTHENTICATED_GROUP, UserInfo, user_from_certificate};

@@ -75,6 +75,21 @@ pub fn client_config(ca_pem: &str, identity: Option<&CertAndKey>) -> Result<Arc<
     Ok(Arc::new(config))
 }
 
+/// Client config trusting the system's roots (webhooks with no caBundle).
+/// Reads the trust store from disk: call it off the async runtime.
+pub fn system_client_config() -> Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    // Unreadable or unparsable system certificates are skipped, as Go's
+    // x509.SystemCertPool does.
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// All certificates in a PEM blob; at least one.
 fn certs_from_pem(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())

@@ -331,7 +331,10 @@ impl CrdController {
     }
 
     fn serve(&self, name: &str, crd: &Value) {
-        for prefix in self.catalogue.set_custom(name, super::served(crd)) {
+        for prefix in self
+            .catalogue
+            .set_custom(name, super::served(crd, &self.server.registry.store))
+        {
             self.server.caches.forget(&format!("/{prefix}/"));
         }
     }

@@ -8,12 +8,16 @@ pub mod jsonpath;
 pub mod openapi;
 pub mod strategy;
 pub mod table;
+pub mod webhook;
 
 use std::sync::Arc;
 
 use rkube_catalogue::{ResourceInfo, Stability, SubresourceInfo};
+use rkube_storage::Storage;
 use rkube_structural::Structural;
 use serde_json::Value;
+
+use crate::status::ApiError;
 
 pub const GROUP: &str = "apiextensions.k8s.io";
 pub const PLURAL: &str = "customresourcedefinitions";
@@ -65,40 +69,63 @@ pub struct CustomResource {
     pub selectable: Vec<(String, String)>,
     /// The CRD is being deleted: no new objects.
     pub terminating: bool,
-    /// Conversion strategy `Webhook`: versions other than the storage one
-    /// need a ConversionReview, which rkube does not send yet.
-    pub webhook_conversion: bool,
+    /// Conversion strategy `Webhook`: other versions are converted by it.
+    pub webhook: Option<Arc<webhook::Webhook>>,
 }
 
 impl CustomResource {
     /// Whether what is stored differs from what is served (apiVersion, or
     /// defaults applied on read).
     pub fn converts(&self) -> bool {
-        self.multi_version || self.has_defaults
+        self.multi_version || self.has_defaults || self.webhook.is_some()
+    }
+
+    /// Whether a written object comes back from the webhook rather than as
+    /// written (upstream decodes what it stored).
+    pub fn round_trips(&self) -> bool {
+        self.webhook.is_some() && self.version != self.storage_version
     }
 
     pub fn api_version(&self) -> String {
         format!("{}/{}", self.group, self.version)
     }
 
-    /// An object read from storage as this version serves it: its
-    /// apiVersion (conversion strategy None) and defaults.
-    pub fn from_storage(&self, mut obj: Value) -> Value {
-        if obj.is_object() {
-            obj["apiVersion"] = Value::String(self.api_version());
+    /// Objects into `version`: by the webhook (objects already there are
+    /// not sent), or by their apiVersion alone (strategy None).
+    async fn to_version(
+        &self,
+        objs: &mut [Value],
+        version: &str,
+        list: bool,
+    ) -> Result<(), ApiError> {
+        let to = format!("{}/{version}", self.group);
+        match &self.webhook {
+            Some(w) => w.convert(objs, &to, list).await,
+            None => {
+                for obj in objs.iter_mut().filter(|o| o.is_object()) {
+                    obj["apiVersion"] = Value::String(to.clone());
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// Objects read from storage as this version serves them: converted
+    /// (a list in one review), then defaulted.
+    pub async fn from_storage(&self, objs: &mut [Value], list: bool) -> Result<(), ApiError> {
+        self.to_version(objs, &self.version, list).await?;
         if let Some(s) = &self.schema {
-            s.apply_defaults(&mut obj);
+            for obj in objs.iter_mut() {
+                s.apply_defaults(obj);
+            }
         }
-        obj
+        Ok(())
     }
 
     /// The stored form: in the storage version.
-    pub fn to_storage(&self, mut obj: Value) -> Value {
-        if obj.is_object() {
-            obj["apiVersion"] = Value::String(format!("{}/{}", self.group, self.storage_version));
-        }
-        obj
+    pub async fn to_storage(&self, obj: &mut Value) -> Result<(), ApiError> {
+        self.to_version(std::slice::from_mut(obj), &self.storage_version, false)
+            .await
     }
 }
 
@@ -166,7 +193,8 @@ impl Names {
 
 /// The catalogue entries and custom resources of a CRD's served versions,
 /// under the accepted names.
-pub fn served(crd: &Value) -> Vec<(ResourceInfo, Arc<CustomResource>)> {
+/// `store` resolves a conversion webhook's Service.
+pub fn served(crd: &Value, store: &Arc<dyn Storage>) -> Vec<(ResourceInfo, Arc<CustomResource>)> {
     let name = crate::meta::name(crd).unwrap_or_default().to_owned();
     let group = str_at(crd, "/spec/group").to_owned();
     let names = Names::of(crd.pointer("/status/acceptedNames").unwrap_or(&Value::Null));
@@ -195,6 +223,8 @@ pub fn served(crd: &Value) -> Vec<(ResourceInfo, Arc<CustomResource>)> {
         .map(|v| str_at(v, "/name").to_owned())
         .unwrap_or_default();
     let selectable_top = crd.pointer("/spec/selectableFields").cloned();
+    // One webhook (and TLS config) for all the versions.
+    let webhook = webhook::Webhook::of(crd, store.clone());
     let mut out = Vec::new();
     for (i, v) in versions.iter().enumerate() {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
@@ -295,7 +325,7 @@ pub fn served(crd: &Value) -> Vec<(ResourceInfo, Arc<CustomResource>)> {
             selectable,
             terminating: strategy::condition_true(crd, "Terminating")
                 || crd.pointer("/metadata/deletionTimestamp").is_some(),
-            webhook_conversion: str_at(crd, "/spec/conversion/strategy") == "Webhook",
+            webhook: webhook.clone(),
         };
         out.push((info, Arc::new(custom)));
     }

@@ -29,7 +29,7 @@ pub use defaults::default;
 pub use error::{ErrorKind, FieldError, go_quote, go_repr, render_value};
 pub use meta::{
     MetaRules, NameFn, dns1035_label_errors, dns1123_label_errors, name_dns1035, name_label,
-    name_path_segment, name_subdomain,
+    name_path_segment, name_subdomain, validate_annotations, validate_labels,
 };
 pub use pods::config_key_errors;
 pub use scheduling::SYSTEM_PRIORITY_CLASSES;
