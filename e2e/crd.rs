@@ -93,6 +93,18 @@ async fn req_accept(
     let bytes = body
         .map(|b| serde_json::to_vec(&b).expect("json"))
         .unwrap_or_default();
+    req_raw(client, method, path, content_type, accept, bytes).await
+}
+
+/// A request with a body as written (duplicate fields survive).
+async fn req_raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    accept: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value, Vec<String>) {
     let r = http::Request::builder()
         .method(method)
         .uri(path)
@@ -1115,8 +1127,46 @@ async fn crd_preserving_unknown_fields_with_kubectl() {
         .split_whitespace()
         .collect();
     assert_eq!(header, ["NAME", "AGE"], "{out}");
-    // Unknown metadata fields are unknown whatever the schema preserves.
+    // Duplicate fields are found even where unknown fields are preserved
+    // (upstream's "should detect duplicates in a CR when preserving unknown
+    // fields").
     let client = c.client().await;
+    let dup = br#"{"apiVersion": "example.org/v1", "kind": "Blob", "metadata": {"name": "d1"},
+        "spec": {"foo": 1, "foo": 2, "bar": {"x": 1, "x": 2}}}"#;
+    let (s, v, _) = req_raw(
+        &client,
+        "POST",
+        "/apis/example.org/v1/namespaces/default/blobs?fieldValidation=Strict",
+        "application/json",
+        "application/json",
+        dup.to_vec(),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(r#"duplicate field "spec.foo""#)
+            && message.contains(r#"duplicate field "spec.bar.x""#),
+        "{message}"
+    );
+    let (s, v, warnings) = req_raw(
+        &client,
+        "POST",
+        "/apis/example.org/v1/namespaces/default/blobs?fieldValidation=Warn",
+        "application/json",
+        "application/json",
+        dup.to_vec(),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("duplicate field") && w.contains("spec.foo")),
+        "{warnings:?}"
+    );
+    assert_eq!(v["spec"]["foo"], 2, "the last value wins");
+    // Unknown metadata fields are unknown whatever the schema preserves.
     let body = json!({"apiVersion": "example.org/v1", "kind": "Blob", "metadata": {"name": "b2", "unknownMeta": "x"}});
     let (s, v, _) = req(
         &client,
