@@ -1255,3 +1255,65 @@ async fn cri_restarted_kubelet_takes_over_running_pods() {
     let log = read_log(&after, "app", 0);
     assert_eq!(log.matches("started").count(), 1, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_service_environment_variables() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.32.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fooservice"},
+                "spec": {"ports": [{"name": "http", "port": 8765, "targetPort": 8080}]}})
+        .to_string(),
+    );
+    let ip = c.cluster.kubectl_ok(&[
+        "get",
+        "service",
+        "fooservice",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let pods = c.pods().await;
+    for (name, links) in [("linked", true), ("unlinked", false)] {
+        let spec = json!({
+            "enableServiceLinks": links,
+            "restartPolicy": "Never",
+            "containers": [busybox("env", "env | sort; echo expanded=$(FOOSERVICE_SERVICE_PORT)")],
+        });
+        let mut spec = spec;
+        // `$(VAR)` in args expands from service variables too.
+        spec["containers"][0]["command"] = json!([
+            "sh",
+            "-c",
+            "env | sort; echo expanded=$(FOOSERVICE_SERVICE_PORT)"
+        ]);
+        pods.create(&PostParams::default(), &pod(name, spec))
+            .await
+            .expect("create pod");
+        let done = wait_phase(&pods, name, "Succeeded").await;
+        let log = read_log(&done, "env", 0);
+        assert!(log.contains(" KUBERNETES_SERVICE_HOST="), "{log}");
+        assert!(log.contains(" KUBERNETES_PORT_443_TCP_PROTO=tcp"), "{log}");
+        let expected = [
+            format!("FOOSERVICE_SERVICE_HOST={ip}"),
+            "FOOSERVICE_SERVICE_PORT=8765".to_owned(),
+            "FOOSERVICE_SERVICE_PORT_HTTP=8765".to_owned(),
+            format!("FOOSERVICE_PORT=tcp://{ip}:8765"),
+            format!("FOOSERVICE_PORT_8765_TCP=tcp://{ip}:8765"),
+            "FOOSERVICE_PORT_8765_TCP_PROTO=tcp".to_owned(),
+            "FOOSERVICE_PORT_8765_TCP_PORT=8765".to_owned(),
+            format!("FOOSERVICE_PORT_8765_TCP_ADDR={ip}"),
+        ];
+        for var in &expected {
+            assert_eq!(
+                log.contains(&format!(" {var}\n")),
+                links,
+                "{name} {var}: {log}"
+            );
+        }
+        // Unexpanded, the shell sees a command substitution instead.
+        assert_eq!(log.contains("expanded=8765"), links, "{name}: {log}");
+    }
+}

@@ -150,20 +150,110 @@ async fn source_data(
     }
 }
 
-/// The container's environment in order (envFrom, then env), with
-/// expansion against the variables defined before each one.
+/// Upstream's `makeEnvVariableName`.
+fn env_name(name: &str) -> String {
+    name.replace('-', "_").to_uppercase()
+}
+
+/// The variables of one service, as upstream's `envvars.FromServices`:
+/// `<NAME>_SERVICE_HOST`, `_SERVICE_PORT[_<PORT NAME>]` and Docker's link
+/// variables (`<NAME>_PORT`, `<NAME>_PORT_<n>_<PROTO>[_PROTO|_PORT|_ADDR]`).
+pub fn service_vars(svc: &k8s_openapi::api::core::v1::Service) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let name = svc.metadata.name.as_deref().unwrap_or_default();
+    let Some(spec) = &svc.spec else { return out };
+    let ip = spec.cluster_ip.as_deref().unwrap_or_default();
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    if ip.is_empty() || ip == "None" || ports.is_empty() {
+        return out;
+    }
+    let prefix = env_name(name);
+    out.push((format!("{prefix}_SERVICE_HOST"), ip.to_owned()));
+    out.push((format!("{prefix}_SERVICE_PORT"), ports[0].port.to_string()));
+    for p in ports {
+        if let Some(port_name) = p.name.as_deref().filter(|n| !n.is_empty()) {
+            out.push((
+                format!("{prefix}_SERVICE_PORT_{}", env_name(port_name)),
+                p.port.to_string(),
+            ));
+        }
+    }
+    let host = |port: i32| {
+        if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        }
+    };
+    for (i, p) in ports.iter().enumerate() {
+        let proto = p.protocol.as_deref().unwrap_or("TCP");
+        let url = format!("{}://{}", proto.to_lowercase(), host(p.port));
+        if i == 0 {
+            out.push((format!("{prefix}_PORT"), url.clone()));
+        }
+        let port_prefix = format!("{prefix}_PORT_{}_{}", p.port, proto.to_uppercase());
+        out.push((format!("{port_prefix}_PROTO"), proto.to_lowercase()));
+        out.push((format!("{port_prefix}_PORT"), p.port.to_string()));
+        out.push((format!("{port_prefix}_ADDR"), ip.to_owned()));
+        out.push((port_prefix, url));
+    }
+    out
+}
+
+/// The service variables a pod sees (upstream's `getServiceEnvVarMap`):
+/// the `kubernetes` service of `default` always, the services of its own
+/// namespace unless `enableServiceLinks` is false.
+pub async fn service_env(
+    client: &kube::Client,
+    pod: &Pod,
+) -> anyhow::Result<HashMap<String, String>> {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::Api;
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let links = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.enable_service_links)
+        .unwrap_or(true);
+    let mut services = Vec::new();
+    if links {
+        services = Api::<Service>::namespaced(client.clone(), ns)
+            .list(&Default::default())
+            .await?
+            .items;
+    }
+    // A `kubernetes` service of the pod's own namespace wins over the
+    // master's, as upstream's map does.
+    if !services
+        .iter()
+        .any(|s| s.metadata.name.as_deref() == Some("kubernetes"))
+        && let Some(master) = Api::<Service>::namespaced(client.clone(), "default")
+            .get_opt("kubernetes")
+            .await?
+    {
+        services.push(master);
+    }
+    Ok(services.iter().flat_map(service_vars).collect())
+}
+
+/// The container's environment in order (envFrom, then env, then the
+/// service variables it does not define itself), with expansion against
+/// the variables defined before each one and the service variables.
 pub async fn container_env(
     client: &kube::Client,
     pod: &Pod,
     c: &Container,
     pod_ip: &str,
     host_ip: &str,
+    services: HashMap<String, String>,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-    let mut vars: HashMap<String, String> = HashMap::new();
+    // Service variables are there to expand from, and come last.
+    let mut vars: HashMap<String, String> = services.clone();
     let mut order: Vec<String> = Vec::new();
+    let mut defined: std::collections::HashSet<String> = Default::default();
     let mut set = |vars: &mut HashMap<String, String>, k: String, v: String| {
-        if !vars.contains_key(&k) {
+        if defined.insert(k.clone()) {
             order.push(k.clone());
         }
         vars.insert(k, v);
@@ -250,6 +340,12 @@ pub async fn container_env(
         };
         set(&mut vars, e.name.clone(), value);
     }
+    let mut rest: Vec<String> = services
+        .into_keys()
+        .filter(|k| !order.contains(k))
+        .collect();
+    rest.sort();
+    order.extend(rest);
     Ok(order
         .into_iter()
         .map(|k| {
@@ -287,7 +383,12 @@ mod tests {
         // No API reads for these sources: a client that can't connect.
         let config = kube::Config::new("http://127.0.0.1:9".parse().expect("uri"));
         let client = kube::Client::try_from(config).expect("client");
-        let env = container_env(&client, &pod, c, "10.0.0.5", "192.168.0.1")
+        let services: HashMap<String, String> = [
+            ("WEB_SERVICE_HOST".to_owned(), "10.96.0.9".to_owned()),
+            ("NAME".to_owned(), "shadowed".to_owned()),
+        ]
+        .into();
+        let env = container_env(&client, &pod, c, "10.0.0.5", "192.168.0.1", services)
             .await
             .expect("env");
         assert_eq!(
@@ -297,8 +398,37 @@ mod tests {
                 ("GREETING".into(), "hi p".into()),
                 ("APP".into(), "web".into()),
                 ("IP".into(), "10.0.0.5".into()),
-                ("MEM".into(), "64".into())
+                ("MEM".into(), "64".into()),
+                ("WEB_SERVICE_HOST".into(), "10.96.0.9".into()),
             ]
         );
+    }
+
+    #[test]
+    fn service_variables_as_upstream() {
+        let svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "foo-svc"},
+            "spec": {"clusterIP": "10.96.0.7", "ports": [
+                {"name": "http", "port": 8765, "protocol": "TCP"},
+                {"name": "dns-udp", "port": 53, "protocol": "UDP"}
+            ]}
+        }))
+        .expect("service");
+        let vars: HashMap<String, String> = service_vars(&svc).into_iter().collect();
+        for (k, v) in [
+            ("FOO_SVC_SERVICE_HOST", "10.96.0.7"),
+            ("FOO_SVC_SERVICE_PORT", "8765"),
+            ("FOO_SVC_SERVICE_PORT_HTTP", "8765"),
+            ("FOO_SVC_SERVICE_PORT_DNS_UDP", "53"),
+            ("FOO_SVC_PORT", "tcp://10.96.0.7:8765"),
+            ("FOO_SVC_PORT_8765_TCP", "tcp://10.96.0.7:8765"),
+            ("FOO_SVC_PORT_8765_TCP_PROTO", "tcp"),
+            ("FOO_SVC_PORT_8765_TCP_PORT", "8765"),
+            ("FOO_SVC_PORT_8765_TCP_ADDR", "10.96.0.7"),
+            ("FOO_SVC_PORT_53_UDP", "udp://10.96.0.7:53"),
+        ] {
+            assert_eq!(vars.get(k).map(String::as_str), Some(v), "{k}");
+        }
+        assert_eq!(vars.len(), 13);
     }
 }

@@ -624,7 +624,8 @@ impl CriRuntime {
         state: &PodState,
     ) -> anyhow::Result<cri::ContainerConfig> {
         let pod_ip = state.pod_ip.as_deref().unwrap_or("");
-        let env = env::container_env(&self.client, pod, c, pod_ip, &self.host_ip).await?;
+        let services = env::service_env(&self.client, pod).await?;
+        let env = env::container_env(&self.client, pod, c, pod_ip, &self.host_ip, services).await?;
         let mounts = volumes::mounts(&state.volumes, c.volume_mounts.as_ref())?;
         let vars: HashMap<String, String> = env.iter().cloned().collect();
         let expand = |list: &Option<Vec<String>>| -> Vec<String> {
