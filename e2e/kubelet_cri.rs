@@ -1317,3 +1317,345 @@ async fn cri_service_environment_variables() {
         assert_eq!(log.contains("expanded=8765"), links, "{name}: {log}");
     }
 }
+
+/// What a container printed, line by line, from its CRI log.
+fn stdout_lines(pod: &Value, container: &str) -> Vec<String> {
+    read_log(pod, container, 0)
+        .lines()
+        .filter_map(|l| l.split_once(" stdout F ").map(|(_, text)| text.to_owned()))
+        .collect()
+}
+
+/// Upstream's "KubeletManagedEtcHosts" and "hostAliases" conformance
+/// tests: the kubelet writes /etc/hosts unless the container mounts its
+/// own or the pod uses the host's network.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_kubelet_managed_etc_hosts_and_host_aliases() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.43.0/24").await;
+    let pods = c.pods().await;
+    let cat = "cat /etc/hosts";
+    let mut own = busybox("own", cat);
+    own["volumeMounts"] = json!([{"name": "host-etc-hosts", "mountPath": "/etc/hosts"}]);
+    let specs = [
+        (
+            "managed",
+            json!({
+                "restartPolicy": "Never",
+                "hostAliases": [
+                    {"ip": "123.45.67.89", "hostnames": ["foo", "bar"]},
+                    {"ip": "10.9.8.7", "hostnames": ["baz"]}
+                ],
+                "containers": [busybox("plain", cat), own],
+                "volumes": [{"name": "host-etc-hosts", "hostPath": {"path": "/etc/hosts", "type": "File"}}]
+            }),
+        ),
+        (
+            "named",
+            json!({
+                "restartPolicy": "Never", "hostname": "db", "subdomain": "backend",
+                "containers": [busybox("plain", cat)]
+            }),
+        ),
+        (
+            "hostnet",
+            json!({
+                "restartPolicy": "Never", "hostNetwork": true,
+                "hostAliases": [{"ip": "10.1.1.1", "hostnames": ["alias"]}],
+                "containers": [busybox("plain", cat)]
+            }),
+        ),
+    ];
+    for (name, spec) in &specs {
+        pods.create(&PostParams::default(), &pod(name, spec.clone()))
+            .await
+            .expect("create");
+    }
+    let header = "# Kubernetes-managed hosts file.";
+    let managed = wait_phase(&pods, "managed", "Succeeded").await;
+    let ip = managed["status"]["podIP"].as_str().unwrap_or("").to_owned();
+    let plain = stdout_lines(&managed, "plain");
+    assert_eq!(plain.first().map(String::as_str), Some(header), "{plain:?}");
+    for line in [
+        "127.0.0.1\tlocalhost".to_owned(),
+        format!("{ip}\tmanaged"),
+        "# Entries added by HostAliases.".to_owned(),
+        "123.45.67.89\tfoo\tbar".to_owned(),
+        "10.9.8.7\tbaz".to_owned(),
+    ] {
+        assert!(plain.contains(&line), "{line:?} in {plain:?}");
+    }
+    // The container mounting /etc/hosts sees the node's file.
+    let node_hosts: Vec<String> = std::fs::read_to_string("/etc/hosts")
+        .expect("/etc/hosts")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(stdout_lines(&managed, "own"), node_hosts);
+    let named = wait_phase(&pods, "named", "Succeeded").await;
+    let ip = named["status"]["podIP"].as_str().unwrap_or("");
+    let lines = stdout_lines(&named, "plain");
+    assert!(
+        lines.contains(&format!("{ip}\tdb.backend.default.svc.cluster.local\tdb")),
+        "{lines:?}"
+    );
+    // Host network: the node's file, with the aliases after it.
+    let hostnet = wait_phase(&pods, "hostnet", "Succeeded").await;
+    let lines = stdout_lines(&hostnet, "plain");
+    assert!(!lines.iter().any(|l| l == header), "{lines:?}");
+    assert_eq!(lines[..node_hosts.len()], node_hosts[..], "{lines:?}");
+    assert!(lines.contains(&"10.1.1.1\talias".to_owned()), "{lines:?}");
+}
+
+/// Security contexts reach the container as upstream's conformance tests
+/// check them: user and group ids (container over pod), no_new_privs,
+/// read-only root filesystems, unprivileged containers, and sysctls
+/// (safe ones set in the pod, unsafe ones refused by the kubelet).
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_security_contexts_and_sysctls() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.44.0/24").await;
+    let pods = c.pods().await;
+    let ids = "echo $(id -u):$(id -g)";
+    let nnp = "grep NoNewPrivs /proc/self/status | tr -d '\\t '";
+    let with_sc = |name: &str, script: &str, sc: Value| {
+        let mut c = busybox(name, script);
+        c["securityContext"] = sc;
+        c
+    };
+    let spec = json!({
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsUser": 1001, "runAsGroup": 2002,
+            "sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]
+        },
+        "containers": [
+            with_sc("nobody", ids, json!({"runAsUser": 65534})),
+            with_sc("pod-ids", ids, json!({})),
+            with_sc("own-ids", ids, json!({"runAsUser": 1003, "runAsGroup": 1004})),
+            with_sc("no-escalation", nnp, json!({"allowPrivilegeEscalation": false})),
+            with_sc("escalation", nnp, json!({"allowPrivilegeEscalation": true})),
+            with_sc("read-only", "touch /file && echo wrote || echo refused",
+                    json!({"readOnlyRootFilesystem": true, "runAsUser": 0})),
+            with_sc("writable", "touch /file && echo wrote || echo refused",
+                    json!({"readOnlyRootFilesystem": false, "runAsUser": 0})),
+            with_sc("unprivileged", "ip link add dummy0 type dummy && echo added || echo refused",
+                    json!({"privileged": false, "runAsUser": 0})),
+            with_sc("sysctl", "cat /proc/sys/kernel/shm_rmid_forced", json!({}))
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("contexts", spec))
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "contexts", "Succeeded").await;
+    for (container, expected) in [
+        ("nobody", "65534:2002"),
+        ("pod-ids", "1001:2002"),
+        ("own-ids", "1003:1004"),
+        ("no-escalation", "NoNewPrivs:1"),
+        ("escalation", "NoNewPrivs:0"),
+        ("read-only", "refused"),
+        ("writable", "wrote"),
+        ("unprivileged", "refused"),
+        ("sysctl", "1"),
+    ] {
+        assert_eq!(stdout_lines(&done, container), [expected], "{container}");
+    }
+    // An unsafe sysctl: the kubelet refuses the pod.
+    let spec = json!({
+        "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "10000000"}]},
+        "containers": [busybox("c", "true")]
+    });
+    pods.create(&PostParams::default(), &pod("unsafe", spec))
+        .await
+        .expect("create");
+    let failed = wait_phase(&pods, "unsafe", "Failed").await;
+    assert_eq!(failed["status"]["reason"], "SysctlForbidden", "{failed}");
+    assert_eq!(
+        failed["status"]["message"],
+        "Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+    );
+}
+
+/// The downward API's env and volume values (ids, IPs, resources with
+/// node allocatable as the default limit) and the file modes and owners
+/// of API-backed volumes read by a non-root user with an fsGroup.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_downward_api_and_volume_modes() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.45.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {color: blue, size: large}
+binaryData: {blob: 3q2+7w==}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: s3cret}
+"#,
+    );
+    let alloc = |what: &str| {
+        c.cluster.kubectl_ok(&[
+            "get",
+            "node",
+            &c.node,
+            "-o",
+            &format!("jsonpath={{.status.allocatable.{what}}}"),
+        ])
+    };
+    let (node_cpu, node_memory) = (alloc("cpu"), alloc("memory"));
+    let pods = c.pods().await;
+    let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
+    let resource =
+        |r: &str, divisor: &str| json!({"resourceFieldRef": {"resource": r, "divisor": divisor}});
+    let script = "echo env:$UID_:$NS:$IP:$HOST_IP:$CPU_LIMIT:$MEM_REQUEST:$DEFAULT_CPU:$DEFAULT_MEM; \
+                  for f in /cm/color /cm/blob /cm2/c /sec/password /proj/color /proj/pw /down/cpu /down/mem; do \
+                  echo $f:$(stat -L -c '%a:%g' $f):$(od -An -tx1 $f | tr -d ' \\n' | head -c 16); done; \
+                  echo id:$(id -u):$(id -G); \
+                  echo sub:$(stat -c '%a:%g' /scratch); \
+                  echo data > /sub/f && ls /scratch/viewer";
+    let spec = json!({
+        "restartPolicy": "Never",
+        "securityContext": {"runAsUser": 1000, "fsGroup": 1001},
+        "containers": [{
+            "name": "app",
+            "image": "docker.io/library/busybox:1.36",
+            "command": ["sh", "-c", script],
+            "resources": {"requests": {"cpu": "250m", "memory": "32Mi"}, "limits": {"cpu": "1250m", "memory": "64Mi"}},
+            "env": [
+                {"name": "UID_", "valueFrom": field("metadata.uid")},
+                {"name": "NS", "valueFrom": field("metadata.namespace")},
+                {"name": "IP", "valueFrom": field("status.podIP")},
+                {"name": "HOST_IP", "valueFrom": field("status.hostIP")},
+                {"name": "NAME", "valueFrom": field("metadata.name")},
+                {"name": "CPU_LIMIT", "valueFrom": resource("limits.cpu", "1m")},
+                {"name": "MEM_REQUEST", "valueFrom": resource("requests.memory", "1Mi")}
+            ],
+            "volumeMounts": [
+                {"name": "cm", "mountPath": "/cm"},
+                {"name": "cm2", "mountPath": "/cm2"},
+                {"name": "sec", "mountPath": "/sec"},
+                {"name": "proj", "mountPath": "/proj"},
+                {"name": "down", "mountPath": "/down"},
+                {"name": "scratch", "mountPath": "/scratch"},
+                {"name": "scratch", "mountPath": "/sub", "subPathExpr": "$(NAME)"}
+            ]
+        }, {
+            // Limits it doesn't set are the node's allocatable.
+            "name": "bare",
+            "image": "docker.io/library/busybox:1.36",
+            "command": ["sh", "-c", "echo $DEFAULT_CPU:$DEFAULT_MEM"],
+            "env": [
+                {"name": "DEFAULT_CPU", "valueFrom": resource("limits.cpu", "1")},
+                {"name": "DEFAULT_MEM", "valueFrom": resource("limits.memory", "1")}
+            ]
+        }],
+        "volumes": [
+            {"name": "cm", "configMap": {"name": "settings", "defaultMode": 0o400}},
+            {"name": "cm2", "configMap": {"name": "settings", "items": [{"key": "color", "path": "c", "mode": 0o600}]}},
+            {"name": "sec", "secret": {"secretName": "creds", "defaultMode": 0o440}},
+            {"name": "proj", "projected": {"defaultMode": 0o444, "sources": [
+                {"configMap": {"name": "settings", "items": [{"key": "color", "path": "color"}]}},
+                {"secret": {"name": "creds", "items": [{"key": "password", "path": "pw", "mode": 0o400}]}}
+            ]}},
+            {"name": "down", "downwardAPI": {"items": [
+                {"path": "cpu", "resourceFieldRef": {"containerName": "app", "resource": "requests.cpu", "divisor": "1m"}},
+                {"path": "mem", "resourceFieldRef": {"containerName": "bare", "resource": "limits.memory", "divisor": "1Mi"}}
+            ]}},
+            {"name": "scratch", "emptyDir": {}}
+        ]
+    });
+    let created = pods
+        .create(&PostParams::default(), &pod("viewer", spec))
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "viewer", "Succeeded").await;
+    let uid = created.metadata.uid.unwrap_or_default();
+    let ip = done["status"]["podIP"].as_str().unwrap_or("");
+    let host_ip = done["status"]["hostIP"].as_str().unwrap_or("");
+    let hex = |s: &str| {
+        s.bytes()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    // Node allocatable memory in MiB, rounded up, as the volume has it.
+    let bytes = rkube_scheduler::quantity::value(&node_memory).expect("memory quantity");
+    let mib = (bytes + (1 << 20) - 1) >> 20;
+    assert_eq!(
+        stdout_lines(&done, "app"),
+        [
+            format!("env:{uid}:default:{ip}:{host_ip}:1250:32::"),
+            format!("/cm/color:440:1001:{}", hex("blue")),
+            "/cm/blob:440:1001:deadbeef".to_owned(),
+            format!("/cm2/c:640:1001:{}", hex("blue")),
+            format!("/sec/password:440:1001:{}", hex("s3cret")),
+            format!("/proj/color:444:1001:{}", hex("blue")),
+            format!("/proj/pw:440:1001:{}", hex("s3cret")),
+            format!("/down/cpu:644:1001:{}", hex("250")),
+            format!("/down/mem:644:1001:{}", hex(&mib.to_string())),
+            "id:1000:0 1001".to_owned(),
+            "sub:2777:1001".to_owned(),
+            "f".to_owned(),
+        ]
+    );
+    let cpu = rkube_scheduler::quantity::milli_value(&node_cpu).expect("cpu quantity");
+    assert_eq!(
+        stdout_lines(&done, "bare"),
+        [format!("{}:{bytes}", (cpu + 999) / 1000)]
+    );
+}
+
+/// `subPathExpr` that expands to an absolute path or one with `..`
+/// leaves the container waiting with CreateContainerConfigError, as
+/// upstream's Variable Expansion tests expect.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_failing_sub_path_expansions() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.46.0/24").await;
+    let pods = c.pods().await;
+    for (name, value, message) in [
+        (
+            "absolute",
+            "/tmp",
+            "error SubPath `/tmp` must not be an absolute path",
+        ),
+        (
+            "backsteps",
+            "..",
+            "unable to provision SubPath `..`: must not contain '..'",
+        ),
+    ] {
+        let mut ctr = busybox("c", "true");
+        ctr["env"] = json!([{"name": "POD_NAME", "value": value}]);
+        ctr["volumeMounts"] =
+            json!([{"name": "work", "mountPath": "/logscontainer", "subPathExpr": "$(POD_NAME)"}]);
+        let spec = json!({"containers": [ctr], "volumes": [{"name": "work", "emptyDir": {}}]});
+        pods.create(&PostParams::default(), &pod(name, spec))
+            .await
+            .expect("create");
+        let waiting = wait_until("CreateContainerConfigError", || async {
+            let p = pod_json(&pods, name).await?;
+            let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+            (w["reason"] == "CreateContainerConfigError").then(|| w.clone())
+        })
+        .await;
+        assert!(
+            waiting["message"].as_str().unwrap_or("").contains(message),
+            "{waiting}"
+        );
+    }
+}

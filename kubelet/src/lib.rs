@@ -4,6 +4,7 @@
 //! single pod watch and one batched lease renewal.
 
 pub mod addresses;
+pub mod admit;
 pub mod containerd;
 pub mod cri;
 pub mod lease;

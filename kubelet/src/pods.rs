@@ -262,6 +262,12 @@ impl Pods {
         let Some(node) = self.nodes.get(node_name(pod)) else {
             return Ok(());
         };
+        if let Some((reason, message)) = crate::admit::reject(pod) {
+            let status = json!({"phase": "Failed", "reason": reason, "message": message});
+            self.write_status(pod, status).await?;
+            lock(&self.stages).insert(uid(pod), Stage::Done);
+            return Ok(());
+        }
         if self.runtime.supervises() {
             return self.start_supervised(pod, node.clone()).await;
         }

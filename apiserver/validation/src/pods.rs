@@ -551,7 +551,18 @@ fn validate_volume_mounts(mounts: &[Value], volumes: &BTreeSet<String>, base: &s
         }
         let sub = s(m, "subPath");
         if !sub.is_empty() {
-            local_path(sub, &child(base, "subPath"), &mut errs);
+            local_path(sub, &child(&p, "subPath"), &mut errs);
+        }
+        let expr = s(m, "subPathExpr");
+        if !expr.is_empty() {
+            if !sub.is_empty() {
+                errs.push(FieldError::invalid(
+                    &child(&p, "subPathExpr"),
+                    expr,
+                    "subPathExpr and subPath are mutually exclusive",
+                ));
+            }
+            local_path(expr, &child(&p, "subPathExpr"), &mut errs);
         }
     }
     errs
@@ -1069,6 +1080,7 @@ pub fn validate_pod_spec(spec: &Value, base: &str, is_pod: bool) -> Errors {
         arr(spec, "tolerations"),
         &child(base, "tolerations"),
     ));
+    errs.extend(validate_sysctls(spec, &child(base, "securityContext")));
     let pc = s(spec, "priorityClassName");
     if !pc.is_empty() {
         for m in name_subdomain(pc, false) {
@@ -1078,6 +1090,77 @@ pub fn validate_pod_spec(spec: &Value, base: &str, is_pod: bool) -> Errors {
                 m,
             ));
         }
+    }
+    errs
+}
+
+const SYSCTL_MAX_LENGTH: usize = 253;
+const SYSCTL_FMT: &str = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+
+/// `IsValidSysctlName`: dot- or slash-separated segments of lower-case
+/// alphanumerics with inner '-' and '_'.
+fn valid_sysctl_name(name: &str) -> bool {
+    let segment = |seg: &str| {
+        let b = seg.as_bytes();
+        let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+        !b.is_empty()
+            && b.first().is_some_and(edge)
+            && b.last().is_some_and(edge)
+            && b.iter().all(|c| edge(c) || *c == b'-' || *c == b'_')
+    };
+    name.len() <= SYSCTL_MAX_LENGTH && name.split(['.', '/']).all(segment)
+}
+
+/// Sysctls namespaced with the network or IPC namespace, which a pod
+/// sharing the host's can't set.
+fn sysctl_namespace(name: &str) -> Option<&'static str> {
+    let n = name.replace('/', ".");
+    if n.starts_with("net.") {
+        Some("net")
+    } else if n.starts_with("kernel.shm")
+        || n.starts_with("kernel.msg")
+        || n == "kernel.sem"
+        || n.starts_with("fs.mqueue.")
+    {
+        Some("ipc")
+    } else {
+        None
+    }
+}
+
+/// `validateSysctls` of `spec.securityContext`.
+fn validate_sysctls(spec: &Value, base: &str) -> Errors {
+    let mut errs = Vec::new();
+    let sc = at(spec, &["securityContext"]);
+    let mut names = BTreeSet::new();
+    for (i, sysctl) in arr(sc, "sysctls").iter().enumerate() {
+        let path = child(&index(&child(base, "sysctls"), i), "name");
+        let name = s(sysctl, "name");
+        if name.is_empty() {
+            errs.push(FieldError::required(&path, ""));
+        } else if !valid_sysctl_name(name) {
+            errs.push(FieldError::invalid(
+                &path,
+                name,
+                format!(
+                    "must have at most {SYSCTL_MAX_LENGTH} characters and match regex {SYSCTL_FMT}"
+                ),
+            ));
+        } else if names.contains(name) {
+            errs.push(FieldError::duplicate(&path, name));
+        }
+        let host = match sysctl_namespace(name) {
+            Some("net") if crate::json::is_true(spec, "hostNetwork") => Some("host net"),
+            Some("ipc") if crate::json::is_true(spec, "hostIPC") => Some("host ipc"),
+            _ => None,
+        };
+        if let Some(host) = host {
+            errs.push(FieldError::forbidden(
+                &path,
+                format!("sysctl \"{name}\" not allowed with {host} enabled"),
+            ));
+        }
+        names.insert(name);
     }
     errs
 }

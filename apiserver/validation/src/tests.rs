@@ -647,3 +647,46 @@ fn env_and_probe_details() {
         ]
     );
 }
+
+#[test]
+fn pod_sysctls_and_sub_path_expr() {
+    // Upstream's "should reject invalid sysctls": only the malformed
+    // names are errors; unsafe ones are for the kubelet to refuse.
+    let mut p = pod(json!([{"name": "c", "image": "a"}]));
+    p["spec"]["securityContext"] = json!({"sysctls": [
+        {"name": "foo-", "value": "bar"},
+        {"name": "kernel.shmmax", "value": "100000000"},
+        {"name": "safe-and-unsafe", "value": "100000000"},
+        {"name": "bar..", "value": "42"},
+        {"name": "kernel.shmmax", "value": "1"}
+    ]});
+    let regex = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+    assert_eq!(
+        create("", "pods", p),
+        vec![
+            format!(
+                "spec.securityContext.sysctls[0].name: Invalid value: \"foo-\": must have at most 253 characters and match regex {regex}"
+            ),
+            format!(
+                "spec.securityContext.sysctls[3].name: Invalid value: \"bar..\": must have at most 253 characters and match regex {regex}"
+            ),
+            "spec.securityContext.sysctls[4].name: Duplicate value: \"kernel.shmmax\"".to_owned(),
+        ]
+    );
+    let mut p = pod(json!([{"name": "c", "image": "a", "volumeMounts": [
+        {"name": "v", "mountPath": "/a", "subPathExpr": "$(POD_NAME)"},
+        {"name": "v", "mountPath": "/b", "subPath": "x", "subPathExpr": "../$(A)"}
+    ]}]));
+    p["spec"]["volumes"] = json!([{"name": "v", "emptyDir": {}}]);
+    p["spec"]["hostNetwork"] = json!(true);
+    p["spec"]["securityContext"] =
+        json!({"sysctls": [{"name": "net.core.somaxconn", "value": "1"}]});
+    assert_eq!(
+        create("", "pods", p),
+        vec![
+            "spec.containers[0].volumeMounts[1].subPathExpr: Invalid value: \"../$(A)\": subPathExpr and subPath are mutually exclusive",
+            "spec.containers[0].volumeMounts[1].subPathExpr: Invalid value: \"../$(A)\": must not contain '..'",
+            "spec.securityContext.sysctls[0].name: Forbidden: sysctl \"net.core.somaxconn\" not allowed with host net enabled",
+        ]
+    );
+}

@@ -65,8 +65,9 @@ fn unchanged(dir: &Path, payload: &Payload) -> bool {
     files == count
 }
 
-/// Writes the payload into `dir`; false when it was already there.
-pub fn write(dir: &Path, payload: &Payload) -> anyhow::Result<bool> {
+/// Writes the payload into `dir`, its files owned by group `gid` when
+/// given (the pod's fsGroup); false when it was already there.
+pub fn write(dir: &Path, payload: &Payload, gid: Option<u32>) -> anyhow::Result<bool> {
     for rel in payload.keys() {
         check_path(rel)?;
     }
@@ -86,6 +87,9 @@ pub fn write(dir: &Path, payload: &Payload) -> anyhow::Result<bool> {
         }
         std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode as u32 & 0o777))?;
+        if gid.is_some() {
+            std::os::unix::fs::chown(&path, None, gid)?;
+        }
     }
     // Swap ..data in one rename.
     let old = std::fs::read_link(dir.join(DATA)).ok();
@@ -128,7 +132,14 @@ mod tests {
     fn updates_swap_the_data_and_drop_removed_keys() {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        assert!(write(d, &payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)])).expect("write"));
+        assert!(
+            write(
+                d,
+                &payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]),
+                None
+            )
+            .expect("write")
+        );
         assert_eq!(std::fs::read_to_string(d.join("a")).expect("a"), "1");
         assert_eq!(std::fs::read_to_string(d.join("sub/b")).expect("b"), "2");
         assert_eq!(
@@ -139,8 +150,15 @@ mod tests {
                 & 0o777,
             0o600
         );
-        assert!(!write(d, &payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)])).expect("same"));
-        assert!(write(d, &payload(&[("a", "changed", 0o644)])).expect("update"));
+        assert!(
+            !write(
+                d,
+                &payload(&[("a", "1", 0o644), ("sub/b", "2", 0o600)]),
+                None
+            )
+            .expect("same")
+        );
+        assert!(write(d, &payload(&[("a", "changed", 0o644)]), None).expect("update"));
         assert_eq!(std::fs::read_to_string(d.join("a")).expect("a"), "changed");
         assert!(!d.join("sub").exists(), "a removed key goes");
         let stamps = std::fs::read_dir(d)
@@ -152,6 +170,6 @@ mod tests {
             })
             .count();
         assert_eq!(stamps, 1, "old data directories are removed");
-        assert!(write(d, &payload(&[("../x", "no", 0o644)])).is_err());
+        assert!(write(d, &payload(&[("../x", "no", 0o644)]), None).is_err());
     }
 }

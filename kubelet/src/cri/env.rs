@@ -4,11 +4,18 @@
 
 use std::collections::HashMap;
 
+use anyhow::Context;
+
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 /// Upstream's `expansion.Expand`: `$(NAME)` becomes the variable's value
 /// when it is defined (else stays as written), `$$` becomes `$`.
 pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
+    expand_with(input, |name| vars.get(name).cloned())
+}
+
+/// `expand` with values from `lookup`; None leaves `$(NAME)` as written.
+pub fn expand_with(input: &str, mut lookup: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(input.len());
     let bytes = input.as_bytes();
     let mut i = 0;
@@ -23,8 +30,8 @@ pub fn expand(input: &str, vars: &HashMap<String, String>) -> String {
                 b'(' => {
                     if let Some(end) = input[i + 2..].find(')') {
                         let name = &input[i + 2..i + 2 + end];
-                        match vars.get(name) {
-                            Some(v) => out.push_str(v),
+                        match lookup(name) {
+                            Some(v) => out.push_str(&v),
                             None => out.push_str(&input[i..i + 3 + end]),
                         }
                         i += 3 + end;
@@ -76,26 +83,81 @@ pub(crate) fn field(pod: &Pod, path: &str, pod_ip: &str, host_ip: &str) -> anyho
     })
 }
 
+/// The node's allocatable resources, read when a `resourceFieldRef`
+/// asks for a limit its container doesn't set.
+async fn node_allocatable(
+    client: &kube::Client,
+    pod: &Pod,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    use k8s_openapi::api::core::v1::Node;
+    let name = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or_default();
+    let node = kube::api::Api::<Node>::all(client.clone())
+        .get(name)
+        .await
+        .with_context(|| format!("reading node {name:?} for its allocatable resources"))?;
+    Ok(node
+        .status
+        .and_then(|s| s.allocatable)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, q)| (k, q.0))
+        .collect())
+}
+
+/// The container a `resourceFieldRef` names (`containerName`, else `c`).
+pub(crate) fn ref_container<'a>(pod: &'a Pod, name: Option<&str>) -> Option<&'a Container> {
+    let spec = pod.spec.as_ref()?;
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) => spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == name),
+        None => None,
+    }
+}
+
 /// A `resourceFieldRef`: the container's request or limit in units of
-/// the divisor (1 by default), rounded up as upstream.
-fn resource_field(c: &Container, resource: &str, divisor: Option<&str>) -> anyhow::Result<String> {
+/// the divisor (1 by default), rounded up as upstream. As upstream, a
+/// limit the container doesn't set is the node's allocatable, and a
+/// request it doesn't set is 0.
+pub(crate) async fn resource_field(
+    client: &kube::Client,
+    pod: &Pod,
+    c: &Container,
+    resource: &str,
+    divisor: Option<&str>,
+) -> anyhow::Result<String> {
     use rkube_scheduler::quantity::scaled;
-    let (kind, name) = resource
-        .split_once('.')
-        .ok_or_else(|| anyhow::anyhow!("resourceFieldRef {resource:?} is not supported"))?;
+    let unsupported = || anyhow::anyhow!("resourceFieldRef {resource:?} is not supported");
+    let (kind, name) = resource.split_once('.').ok_or_else(unsupported)?;
+    if !matches!(name, "cpu" | "memory" | "ephemeral-storage") && !name.starts_with("hugepages-") {
+        return Err(unsupported());
+    }
     let res = c.resources.as_ref();
-    let map = match kind {
+    let set = match kind {
         "limits" => res.and_then(|r| r.limits.as_ref()),
         "requests" => res.and_then(|r| r.requests.as_ref()),
-        _ => anyhow::bail!("resourceFieldRef {resource:?} is not supported"),
-    };
-    let Some(q) = map.and_then(|m| m.get(name)) else {
-        anyhow::bail!(
-            "resourceFieldRef {resource:?}: the container sets none (node allocatable defaults are not supported yet)"
-        );
+        _ => return Err(unsupported()),
+    }
+    .and_then(|m| m.get(name))
+    .map(|q| q.0.clone());
+    let q = match set {
+        Some(q) => q,
+        None if kind == "limits" && !name.starts_with("hugepages-") => {
+            node_allocatable(client, pod)
+                .await?
+                .remove(name)
+                .unwrap_or_else(|| "0".into())
+        }
+        None => "0".into(),
     };
     // value / divisor, rounded up, in thousandths to keep "500m" exact.
-    let value = scaled(&q.0, 3).ok_or_else(|| anyhow::anyhow!("bad quantity {}", q.0))?;
+    let value = scaled(&q, 3).ok_or_else(|| anyhow::anyhow!("bad quantity {q}"))?;
     let div = scaled(divisor.unwrap_or("1"), 3)
         .filter(|d| *d > 0)
         .ok_or_else(|| anyhow::anyhow!("bad divisor"))?;
@@ -288,19 +350,9 @@ pub async fn container_env(
                 if let Some(f) = &from.field_ref {
                     field(pod, &f.field_path, pod_ip, host_ip)?
                 } else if let Some(r) = &from.resource_field_ref {
-                    let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
-                        Some(name) => pod
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.containers.iter().find(|c| c.name == name))
-                            .unwrap_or(c),
-                        None => c,
-                    };
-                    resource_field(
-                        target,
-                        &r.resource,
-                        r.divisor.as_ref().map(|d| d.0.as_str()),
-                    )?
+                    let target = ref_container(pod, r.container_name.as_deref()).unwrap_or(c);
+                    let divisor = r.divisor.as_ref().map(|d| d.0.as_str());
+                    resource_field(client, pod, target, &r.resource, divisor).await?
                 } else if let Some(k) = &from.config_map_key_ref {
                     let optional = k.optional.unwrap_or(false);
                     match source_data(client, ns, "configmap", &k.name, optional).await? {

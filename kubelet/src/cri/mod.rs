@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod client;
 pub mod env;
 pub mod hooks;
+pub mod hosts;
 pub mod probes;
 pub mod termination;
 pub mod tokens;
@@ -263,10 +264,7 @@ fn sandbox_config(pod: &Pod) -> cri::PodSandboxConfig {
             cri::NamespaceMode::Pod as i32
         }
     };
-    let hostname = spec
-        .and_then(|s| s.hostname.clone())
-        .or_else(|| pod.metadata.name.clone())
-        .unwrap_or_default();
+    let hostname = hosts::hostname(pod);
     cri::PodSandboxConfig {
         metadata: Some(cri::PodSandboxMetadata {
             name: pod.metadata.name.clone().unwrap_or_default(),
@@ -290,6 +288,12 @@ fn sandbox_config(pod: &Pod) -> cri::PodSandboxConfig {
             .collect(),
         linux: Some(cri::LinuxPodSandboxConfig {
             cgroup_parent: "/kubepods".into(),
+            sysctls: spec
+                .and_then(|s| s.security_context.as_ref()?.sysctls.as_ref())
+                .into_iter()
+                .flatten()
+                .map(|s| (s.name.replace('/', "."), s.value.clone()))
+                .collect(),
             security_context: Some(cri::LinuxSandboxSecurityContext {
                 namespace_options: Some(cri::NamespaceOption {
                     network: mode(host_network),
@@ -626,8 +630,17 @@ impl CriRuntime {
         let pod_ip = state.pod_ip.as_deref().unwrap_or("");
         let services = env::service_env(&self.client, pod).await?;
         let env = env::container_env(&self.client, pod, c, pod_ip, &self.host_ip, services).await?;
-        let mounts = volumes::mounts(&state.volumes, c.volume_mounts.as_ref())?;
         let vars: HashMap<String, String> = env.iter().cloned().collect();
+        let mut mounts = volumes::mounts(&state.volumes, c.volume_mounts.as_ref(), &vars)?;
+        if !mounts.iter().any(|m| m.container_path == "/etc/hosts")
+            && let Some(hosts) = hosts::ensure(&volumes::pod_dir(&self.root_dir, pod), pod, pod_ip)?
+        {
+            mounts.push(cri::Mount {
+                container_path: "/etc/hosts".into(),
+                host_path: hosts.display().to_string(),
+                ..Default::default()
+            });
+        }
         let expand = |list: &Option<Vec<String>>| -> Vec<String> {
             list.iter()
                 .flatten()
@@ -688,6 +701,14 @@ impl CriRuntime {
                     readonly_rootfs: sc
                         .and_then(|s| s.read_only_root_filesystem)
                         .unwrap_or(false),
+                    // Upstream sets no_new_privs only when asked to.
+                    no_new_privs: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
+                    supplemental_groups: pod_sc
+                        .and_then(|s| s.supplemental_groups.clone())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(pod_sc.and_then(|s| s.fs_group))
+                        .collect(),
                     namespace_options: Some(cri::NamespaceOption {
                         network: if host_network {
                             cri::NamespaceMode::Node as i32

@@ -4,7 +4,7 @@
 //! downwardAPI and projected volumes, written with upstream's atomic
 //! writer when the pod starts and rewritten when their sources change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,7 @@ pub struct Prepared {
     pub read_only: bool,
 }
 
-fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
+pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
     root.join("pods")
         .join(pod.metadata.uid.as_deref().unwrap_or("unknown"))
 }
@@ -133,7 +133,11 @@ fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
         .join("\n")
 }
 
-fn downward_file(pod: &Pod, f: &DownwardAPIVolumeFile) -> anyhow::Result<String> {
+async fn downward_file(
+    client: &kube::Client,
+    pod: &Pod,
+    f: &DownwardAPIVolumeFile,
+) -> anyhow::Result<String> {
     if let Some(field) = &f.field_ref {
         return Ok(match field.field_path.as_str() {
             "metadata.labels" => format_map(pod.metadata.labels.as_ref()),
@@ -141,20 +145,32 @@ fn downward_file(pod: &Pod, f: &DownwardAPIVolumeFile) -> anyhow::Result<String>
             path => super::env::field(pod, path, "", "")?,
         });
     }
+    if let Some(r) = &f.resource_field_ref {
+        let c = super::env::ref_container(pod, r.container_name.as_deref()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "downwardAPI item {}: no container {:?}",
+                f.path,
+                r.container_name.as_deref().unwrap_or_default()
+            )
+        })?;
+        let divisor = r.divisor.as_ref().map(|d| d.0.as_str());
+        return super::env::resource_field(client, pod, c, &r.resource, divisor).await;
+    }
     anyhow::bail!(
-        "downwardAPI item {}: only fieldRef is supported by this kubelet yet",
+        "downwardAPI item {}: no fieldRef or resourceFieldRef",
         f.path
     )
 }
 
-fn add_downward(
+async fn add_downward(
+    client: &kube::Client,
     payload: &mut Payload,
     pod: &Pod,
     items: &[DownwardAPIVolumeFile],
     default_mode: i32,
 ) -> anyhow::Result<()> {
     for f in items {
-        let text = downward_file(pod, f)?;
+        let text = downward_file(client, pod, f).await?;
         let mode = f.mode.unwrap_or(default_mode);
         payload.insert(f.path.clone(), (text.into_bytes(), mode));
     }
@@ -163,7 +179,31 @@ fn add_downward(
 
 /// The plugin directory and current files of an API-backed volume
 /// (configMap, secret, downwardAPI, projected); None for other kinds.
+/// The pod's `fsGroup`, which owns its volumes' files.
+pub fn fs_group(pod: &Pod) -> Option<u32> {
+    let g = pod.spec.as_ref()?.security_context.as_ref()?.fs_group?;
+    u32::try_from(g).ok()
+}
+
+/// What an API-backed volume holds; with an fsGroup its files are also
+/// readable by the group, as upstream's ownership change makes them.
 async fn api_payload(
+    client: &kube::Client,
+    pod: &Pod,
+    v: &Volume,
+) -> anyhow::Result<Option<(&'static str, Payload)>> {
+    let mut found = api_files(client, pod, v).await?;
+    if fs_group(pod).is_some()
+        && let Some((_, payload)) = &mut found
+    {
+        for (_, mode) in payload.values_mut() {
+            *mode |= 0o440;
+        }
+    }
+    Ok(found)
+}
+
+async fn api_files(
     client: &kube::Client,
     pod: &Pod,
     v: &Volume,
@@ -198,12 +238,8 @@ async fn api_payload(
     }
     if let Some(d) = &v.downward_api {
         let items = d.items.clone().unwrap_or_default();
-        add_downward(
-            &mut payload,
-            pod,
-            &items,
-            d.default_mode.unwrap_or(DEFAULT_MODE),
-        )?;
+        let mode = d.default_mode.unwrap_or(DEFAULT_MODE);
+        add_downward(client, &mut payload, pod, &items, mode).await?;
         return Ok(Some(("kubernetes.io~downward-api", payload)));
     }
     if let Some(p) = &v.projected {
@@ -230,7 +266,7 @@ async fn api_payload(
                 }
             } else if let Some(d) = &source.downward_api {
                 let items = d.items.clone().unwrap_or_default();
-                add_downward(&mut payload, pod, &items, mode)?;
+                add_downward(client, &mut payload, pod, &items, mode).await?;
             } else if let Some(t) = &source.service_account_token {
                 let token = super::tokens::token(client, pod, t).await?;
                 payload.insert(t.path.clone(), (token.into_bytes(), mode));
@@ -251,7 +287,7 @@ pub async fn refresh(root: &Path, client: &kube::Client, pod: &Pod) {
         match api_payload(client, pod, v).await {
             Ok(Some((plugin, payload))) => {
                 let dir = plugin_dir(root, pod, plugin, &v.name);
-                if let Err(e) = atomic::write(&dir, &payload) {
+                if let Err(e) = atomic::write(&dir, &payload, fs_group(pod)) {
                     tracing::warn!(volume = %v.name, "updating the volume: {e:#}");
                 }
             }
@@ -272,13 +308,20 @@ async fn prepare_one(
         host_path,
         read_only,
     };
+    let gid = fs_group(pod);
     if let Some(empty) = &v.empty_dir {
         let dir = plugin_dir(root, pod, "kubernetes.io~empty-dir", &v.name);
         std::fs::create_dir_all(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
         if empty.medium.as_deref() == Some("Memory") {
             mount_tmpfs(&dir)?;
         }
+        // With an fsGroup, upstream's volume ownership: the group's, and
+        // setgid so what containers create stays the group's.
+        let mode = if gid.is_some() { 0o2777 } else { 0o777 };
+        if gid.is_some() {
+            std::os::unix::fs::chown(&dir, None, gid)?;
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
         return Ok(prepared(dir, false));
     }
     if let Some(host) = &v.host_path {
@@ -303,7 +346,7 @@ async fn prepare_one(
     }
     if let Some((plugin, payload)) = api_payload(client, pod, v).await? {
         let dir = plugin_dir(root, pod, plugin, &v.name);
-        atomic::write(&dir, &payload)?;
+        atomic::write(&dir, &payload, gid)?;
         return Ok(prepared(dir, true));
     }
     anyhow::bail!(
@@ -367,10 +410,31 @@ pub async fn prepare(
     Ok(out)
 }
 
-/// The CRI mounts of a container's volumeMounts.
+/// `subPathExpr` expanded from the container's environment; as upstream,
+/// a variable that is unset or empty is an error.
+fn expand_sub_path(expr: &str, vars: &HashMap<String, String>) -> anyhow::Result<String> {
+    let mut missing = BTreeSet::new();
+    let expanded = super::env::expand_with(expr, |name| match vars.get(name) {
+        Some(v) if !v.is_empty() => Some(v.clone()),
+        _ => {
+            missing.insert(name.to_owned());
+            Some(String::new())
+        }
+    });
+    anyhow::ensure!(
+        missing.is_empty(),
+        "missing value for {}",
+        missing.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Ok(expanded)
+}
+
+/// The CRI mounts of a container's volumeMounts; `vars` is the
+/// container's environment, for `subPathExpr`.
 pub fn mounts(
     prepared: &[Prepared],
     volume_mounts: Option<&Vec<VolumeMount>>,
+    vars: &HashMap<String, String>,
 ) -> anyhow::Result<Vec<k8s_cri::v1::Mount>> {
     let mut out = Vec::new();
     for m in volume_mounts.into_iter().flatten() {
@@ -378,14 +442,32 @@ pub fn mounts(
             anyhow::bail!("volumeMount {:?}: no volume of that name", m.name);
         };
         let mut host = v.host_path.clone();
-        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+        let sub = match m.sub_path_expr.as_deref().filter(|s| !s.is_empty()) {
+            Some(expr) => Some(expand_sub_path(expr, vars)?),
+            None => m.sub_path.clone(),
+        };
+        if let Some(sub) = sub.as_deref().filter(|s| !s.is_empty()) {
+            // Upstream's words for both.
             anyhow::ensure!(
-                !sub.split('/').any(|p| p == "..") && !sub.starts_with('/'),
-                "subPath {sub:?} must be a relative path without '..'"
+                !sub.starts_with('/'),
+                "error SubPath `{sub}` must not be an absolute path"
             );
+            anyhow::ensure!(
+                !sub.split('/').any(|p| p == ".."),
+                "unable to provision SubPath `{sub}`: must not contain '..'"
+            );
+            let root = host.clone();
             host = host.join(sub);
             if !host.exists() {
                 std::fs::create_dir_all(&host)?;
+                // As upstream, with the volume's own permissions, so a
+                // non-root container can write where it could before.
+                let perm = std::fs::metadata(&root)?.permissions();
+                let mut dir = host.as_path();
+                while dir != root {
+                    std::fs::set_permissions(dir, perm.clone())?;
+                    dir = dir.parent().unwrap_or(&root);
+                }
             }
         }
         out.push(k8s_cri::v1::Mount {
