@@ -476,3 +476,37 @@ async fn runtimeclass_pods_are_scheduled_with_the_overhead() {
         .await;
     }
 }
+
+// [sig-node] Sysctls [LinuxOnly] [NodeConformance] should reject invalid
+// sysctls: malformed names are refused by validation, while a
+// well-formed unsafe one is left for the kubelet to refuse.
+#[tokio::test]
+async fn sysctls_should_reject_invalid_sysctls() {
+    let (_c, pods) = cluster().await;
+    let sysctls = json!({"securityContext": {"sysctls": [
+        {"name": "foo-", "value": "bar"},
+        {"name": "kernel.shmmax", "value": "100000000"},
+        {"name": "safe-and-unsafe", "value": "100000000"},
+        {"name": "bar..", "value": "42"}
+    ]}});
+    let err = pods
+        .create(&PostParams::default(), &pod("sysctl", json!({}), sysctls))
+        .await
+        .expect_err("invalid sysctl names must be refused");
+    let kube::Error::Api(s) = err else {
+        panic!("unexpected error {err:?}");
+    };
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+    assert!(
+        s.message.contains("Invalid value: \"foo-\""),
+        "{}",
+        s.message
+    );
+    assert!(
+        s.message.contains("Invalid value: \"bar..\""),
+        "{}",
+        s.message
+    );
+    assert!(!s.message.contains("safe-and-unsafe"), "{}", s.message);
+    assert!(!s.message.contains("kernel.shmmax"), "{}", s.message);
+}

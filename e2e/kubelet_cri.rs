@@ -1659,3 +1659,272 @@ async fn cri_failing_sub_path_expansions() {
         );
     }
 }
+
+/// Upstream's EmptyDir conformance tests: files of modes 0644, 0666 and
+/// 0777 written by root and by a non-root user on the default medium and
+/// on tmpfs, the volumes' own mode (0777) and mount type; and a volume
+/// shared by two containers.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_empty_dir_modes_and_sharing() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.47.0/24").await;
+    let pods = c.pods().await;
+    let script = |who: &str| {
+        format!(
+            "for v in /default /mem; do echo $v:$(stat -c %A $v):$(awk -v v=$v '$2==v{{print $3}}' /proc/mounts); \
+             for m in 0644 0666 0777; do f=$v/{who}-$m; echo mount-tester > $f && chmod $m $f && \
+             echo $f:$(stat -c %A $f):$(cat $f); done; done"
+        )
+    };
+    let mounts = json!([
+        {"name": "default", "mountPath": "/default"},
+        {"name": "mem", "mountPath": "/mem"}
+    ]);
+    let tester = |who: &str, uid: i64| {
+        let mut c = busybox(who, &script(who));
+        c["securityContext"] = json!({"runAsUser": uid});
+        c["volumeMounts"] = mounts.clone();
+        c
+    };
+    let mut writer = busybox("writer", "echo shared > /default/shared; sleep 600");
+    writer["volumeMounts"] = mounts.clone();
+    let mut reader = busybox(
+        "reader",
+        "until [ -f /default/shared ]; do sleep 0.2; done; cat /default/shared",
+    );
+    reader["volumeMounts"] = mounts.clone();
+    let spec = json!({
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 1,
+        "containers": [tester("root", 0), tester("nonroot", 1001)],
+        "volumes": [
+            {"name": "default", "emptyDir": {}},
+            {"name": "mem", "emptyDir": {"medium": "Memory"}}
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("modes", spec.clone()))
+        .await
+        .expect("create");
+    let mut shared = spec;
+    shared["containers"] = json!([writer, reader]);
+    pods.create(&PostParams::default(), &pod("shared", shared))
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "modes", "Succeeded").await;
+    let default_fs = {
+        let lines = stdout_lines(&done, "root");
+        lines[0].rsplit(':').next().unwrap_or("").to_owned()
+    };
+    assert_ne!(default_fs, "tmpfs", "the default medium is the node's disk");
+    for who in ["root", "nonroot"] {
+        let mut expected = Vec::new();
+        for (v, fs) in [("/default", default_fs.as_str()), ("/mem", "tmpfs")] {
+            expected.push(format!("{v}:drwxrwxrwx:{fs}"));
+            for (m, text) in [
+                ("0644", "-rw-r--r--"),
+                ("0666", "-rw-rw-rw-"),
+                ("0777", "-rwxrwxrwx"),
+            ] {
+                expected.push(format!("{v}/{who}-{m}:{text}:mount-tester"));
+            }
+        }
+        assert_eq!(stdout_lines(&done, who), expected, "{who}");
+    }
+    let p = wait_until("the reader to see the writer's file", || async {
+        let p = pod_json(&pods, "shared").await?;
+        let reader = p["status"]["containerStatuses"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "reader")?
+            .clone();
+        reader["state"]["terminated"].is_object().then_some(p)
+    })
+    .await;
+    assert_eq!(stdout_lines(&p, "reader"), ["shared"]);
+}
+
+/// Probe outcomes upstream's "Probing container" tests check: an httpGet
+/// liveness probe that starts failing restarts the container (the count
+/// only climbs), passing httpGet and exec liveness probes never do, a
+/// readiness probe that always fails never makes the pod Ready nor
+/// restarts it, and one with an initial delay makes it Ready only after
+/// the delay.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_probe_outcomes() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.48.0/24").await;
+    let pods = c.pods().await;
+    let httpd = "mkdir -p /www && echo ok > /www/healthz && httpd -p 8080 -h /www";
+    let app = |name: &str, script: &str, probes: Value| {
+        let mut c = busybox(name, script);
+        if let (Some(c), Some(p)) = (c.as_object_mut(), probes.as_object()) {
+            c.extend(p.clone());
+        }
+        c
+    };
+    let http = json!({"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1, "failureThreshold": 1});
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [
+            app("http-dies", &format!("{httpd}; sleep 3; rm /www/healthz; sleep 600"),
+                json!({"livenessProbe": http})),
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("dies", spec))
+        .await
+        .expect("create");
+    let mut delayed = http.clone();
+    delayed["initialDelaySeconds"] = json!(5);
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [
+            app("http-healthy", &format!("{httpd}; sleep 600"),
+                json!({"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                         "initialDelaySeconds": 1, "periodSeconds": 1}})),
+            app("exec-healthy", "echo ok > /tmp/health; sleep 600",
+                json!({"livenessProbe": {"exec": {"command": ["cat", "/tmp/health"]},
+                                         "initialDelaySeconds": 1, "periodSeconds": 1}})),
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("healthy", spec))
+        .await
+        .expect("create");
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [app("never", "sleep 600",
+            json!({"readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1}}))]
+    });
+    pods.create(&PostParams::default(), &pod("never-ready", spec))
+        .await
+        .expect("create");
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [app("late", &format!("{httpd}; sleep 600"),
+            json!({"readinessProbe": delayed}))]
+    });
+    pods.create(&PostParams::default(), &pod("delayed", spec))
+        .await
+        .expect("create");
+
+    // Restarts of the failing liveness probe, watched until two.
+    let mut counts = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    while counts.last().is_none_or(|n| *n < 2) {
+        assert!(Instant::now() < deadline, "restart counts {counts:?}");
+        let n = pod_json(&pods, "dies")
+            .await
+            .and_then(|p| p["status"]["containerStatuses"][0]["restartCount"].as_i64());
+        if let Some(n) = n
+            && counts.last() != Some(&n)
+        {
+            counts.push(n);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+
+    let healthy = pod_json(&pods, "healthy").await.expect("pod");
+    for s in healthy["status"]["containerStatuses"]
+        .as_array()
+        .expect("statuses")
+    {
+        assert_eq!(s["restartCount"], 0, "{s}");
+        assert_eq!(s["ready"], true, "{s}");
+    }
+    let never = pod_json(&pods, "never-ready").await.expect("pod");
+    assert_eq!(never["status"]["phase"], "Running");
+    assert_eq!(condition_status(&never, "Ready"), "False");
+    let s = &never["status"]["containerStatuses"][0];
+    assert_eq!(
+        (s["ready"].clone(), s["restartCount"].clone()),
+        (json!(false), json!(0)),
+        "{s}"
+    );
+    assert!(s["state"]["running"].is_object(), "{s}");
+
+    let delayed = wait_until("the delayed pod to be Ready", || async {
+        let p = pod_json(&pods, "delayed").await?;
+        (condition_status(&p, "Ready") == "True").then_some(p)
+    })
+    .await;
+    let s = &delayed["status"]["containerStatuses"][0];
+    assert_eq!(s["restartCount"], 0, "{s}");
+    let started = s["state"]["running"]["startedAt"].as_str().unwrap_or("");
+    let ready = delayed["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["lastTransitionTime"].as_str())
+        .unwrap_or("");
+    let at = |t: &str| {
+        serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>(json!(t))
+            .map(|t| t.0.as_second())
+    };
+    let waited = at(ready).expect("ready time") - at(started).expect("start time");
+    assert!(
+        waited >= 5,
+        "Ready {waited}s after the start, before the initial delay"
+    );
+}
+
+/// Restart policies upstream's InitContainer and Container Runtime tests
+/// check: a failing init container of a RestartAlways pod is restarted
+/// and the app never starts; OnFailure restarts a failed container and
+/// the pod succeeds once it exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_failing_init_containers_and_on_failure() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.49.0/24").await;
+    let pods = c.pods().await;
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "initContainers": [busybox("init1", "exit 1"), busybox("init2", "true")],
+        "containers": [busybox("run1", "sleep 600")]
+    });
+    pods.create(&PostParams::default(), &pod("init-fails", spec))
+        .await
+        .expect("create");
+    let mut retry = busybox(
+        "retry",
+        "[ -f /work/once ] && exit 0; touch /work/once; exit 1",
+    );
+    retry["volumeMounts"] = json!([{"name": "work", "mountPath": "/work"}]);
+    let spec = json!({
+        "restartPolicy": "OnFailure",
+        "containers": [retry],
+        "volumes": [{"name": "work", "emptyDir": {}}]
+    });
+    pods.create(&PostParams::default(), &pod("on-failure", spec))
+        .await
+        .expect("create");
+    let p = wait_until("the failing init container to be restarted", || async {
+        let p = pod_json(&pods, "init-fails").await?;
+        (p["status"]["initContainerStatuses"][0]["restartCount"].as_i64()? >= 1).then_some(p)
+    })
+    .await;
+    let status = &p["status"];
+    assert_eq!(status["phase"], "Pending", "{status}");
+    assert_eq!(condition_status(&p, "Initialized"), "False", "{status}");
+    let init1 = &status["initContainerStatuses"][0];
+    assert_eq!(init1["lastState"]["terminated"]["exitCode"], 1, "{init1}");
+    let init2 = &status["initContainerStatuses"][1];
+    assert_eq!(
+        init2["state"]["waiting"]["reason"], "PodInitializing",
+        "{init2}"
+    );
+    let run1 = &status["containerStatuses"][0];
+    assert_eq!(
+        run1["state"]["waiting"]["reason"], "PodInitializing",
+        "{run1}"
+    );
+    let done = wait_phase(&pods, "on-failure", "Succeeded").await;
+    let s = &done["status"]["containerStatuses"][0];
+    assert_eq!(s["restartCount"], 1, "{s}");
+    assert_eq!(s["lastState"]["terminated"]["exitCode"], 1, "{s}");
+    assert_eq!(s["state"]["terminated"]["exitCode"], 0, "{s}");
+}

@@ -67,7 +67,9 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(c: &Container, sidecar: bool) -> Slot {
+    /// A slot not run yet: waiting, as upstream says, PodInitializing in
+    /// a pod with init containers, else ContainerCreating.
+    fn new(c: &Container, sidecar: bool, pod_has_init: bool) -> Slot {
         Slot {
             name: c.name.clone(),
             sidecar,
@@ -75,7 +77,12 @@ impl Slot {
             image: c.image.clone().unwrap_or_default(),
             image_id: String::new(),
             state: ContainerState::Waiting {
-                reason: "ContainerCreating".into(),
+                reason: if pod_has_init {
+                    "PodInitializing"
+                } else {
+                    "ContainerCreating"
+                }
+                .into(),
                 message: String::new(),
             },
             last_state: None,
@@ -482,16 +489,17 @@ impl CriRuntime {
                 .map(|n| n.ip)
                 .filter(|ip| !ip.is_empty())
         };
+        let has_init = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
         let mut init: Vec<Slot> = spec
             .init_containers
             .iter()
             .flatten()
-            .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always")))
+            .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always"), has_init))
             .collect();
         let mut containers: Vec<Slot> = spec
             .containers
             .iter()
-            .map(|c| Slot::new(c, false))
+            .map(|c| Slot::new(c, false, has_init))
             .collect();
         for slot in init.iter_mut().chain(containers.iter_mut()) {
             let newest = listed
@@ -1209,6 +1217,7 @@ impl Runtime for CriRuntime {
             .and_then(|s| s.network)
             .map(|n| n.ip)
             .filter(|ip| !ip.is_empty());
+        let has_init = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
         let state = PodState {
             sandbox_id,
             sandbox_config: config,
@@ -1222,12 +1231,12 @@ impl Runtime for CriRuntime {
                 .init_containers
                 .iter()
                 .flatten()
-                .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always")))
+                .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always"), has_init))
                 .collect(),
             containers: spec
                 .containers
                 .iter()
-                .map(|c| Slot::new(c, false))
+                .map(|c| Slot::new(c, false, has_init))
                 .collect(),
             stopped: false,
             volumes_synced: std::time::Instant::now(),
