@@ -1928,3 +1928,46 @@ async fn cri_failing_init_containers_and_on_failure() {
     assert_eq!(s["lastState"]["terminated"]["exitCode"], 1, "{s}");
     assert_eq!(s["state"]["terminated"]["exitCode"], 0, "{s}");
 }
+
+/// Upstream's "Containers" conformance tests: `command` replaces the
+/// image's ENTRYPOINT (and drops its CMD), `args` replaces its CMD, and
+/// an image runs as built when both are blank.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_command_and_args_override_the_image() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up_with("10.245.50.0/24", &["entrypoint-tester"], &[]).await;
+    let pods = c.pods().await;
+    let tester = |name: &str, command: Option<Value>, args: Option<Value>| {
+        let mut c = json!({"name": name, "image": "rkube.local/entrypoint-tester:1.0"});
+        if let Some(v) = command {
+            c["command"] = v;
+        }
+        if let Some(v) = args {
+            c["args"] = v;
+        }
+        c
+    };
+    let spec = json!({
+        "restartPolicy": "Never",
+        "containers": [
+            tester("defaults", None, None),
+            tester("args", None, Some(json!(["override", "arguments"]))),
+            tester("command", Some(json!(["/bin/echo", "command"])), None),
+            tester("both", Some(json!(["/bin/echo", "command"])), Some(json!(["and", "args"]))),
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("tester", spec))
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "tester", "Succeeded").await;
+    for (container, expected) in [
+        ("defaults", "entrypoint default arguments"),
+        ("args", "entrypoint override arguments"),
+        ("command", "command"),
+        ("both", "command and args"),
+    ] {
+        assert_eq!(stdout_lines(&done, container), [expected], "{container}");
+    }
+}

@@ -7,9 +7,10 @@ in a tar, with the image names as annotations so that
 them as upstream tests name them.
 
 An `etcd` image (Debian's etcd-server and the libraries it links, for gRPC
-health probes, as upstream's probe tests use) is built when asked for.
+health probes, as upstream's probe tests use) and an `entrypoint-tester`
+(busybox with both an ENTRYPOINT and a CMD) are built when asked for.
 
-usage: build.py OUTDIR [IMAGE...]   (IMAGE: pause, busybox, etcd; default
+usage: build.py OUTDIR [IMAGE...]   (IMAGE: pause, busybox, entrypoint-tester, etcd; default
 pause and busybox)
 """
 import hashlib
@@ -145,7 +146,7 @@ def pause(outdir):
     )
 
 
-def busybox(outdir):
+def busybox_layer():
     path = "/bin/busybox"
     with open(path, "rb") as f:
         program = f.read()
@@ -178,14 +179,33 @@ def busybox(outdir):
         )
         add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644)
 
+    return layer_tar(fill)
+
+
+PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def busybox(outdir):
     image_archive(
         os.path.join(outdir, "busybox.tar"),
         ["docker.io/library/busybox:latest", "docker.io/library/busybox:1.36"],
-        layer_tar(fill),
+        busybox_layer(),
+        {"config": {"Cmd": ["sh"], "Env": [PATH]}},
+    )
+
+
+def entrypoint_tester(outdir):
+    """Busybox with both an ENTRYPOINT and a CMD (upstream's agnhost
+    entrypoint-tester plays this part): it echoes what it was started with."""
+    image_archive(
+        os.path.join(outdir, "entrypoint-tester.tar"),
+        ["rkube.local/entrypoint-tester:1.0"],
+        busybox_layer(),
         {
             "config": {
-                "Cmd": ["sh"],
-                "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                "Entrypoint": ["/bin/echo", "entrypoint"],
+                "Cmd": ["default", "arguments"],
+                "Env": [PATH],
             }
         },
     )
@@ -236,7 +256,12 @@ def etcd(outdir):
     )
 
 
-IMAGES = {"pause": pause, "busybox": busybox, "etcd": etcd}
+IMAGES = {
+    "pause": pause,
+    "busybox": busybox,
+    "entrypoint-tester": entrypoint_tester,
+    "etcd": etcd,
+}
 
 
 def main():
