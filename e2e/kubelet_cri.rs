@@ -1971,3 +1971,110 @@ async fn cri_command_and_args_override_the_image() {
         assert_eq!(stdout_lines(&done, container), [expected], "{container}");
     }
 }
+
+/// Upstream's "Ephemeral Containers" conformance tests: one added through
+/// the pod's `ephemeralcontainers` subresource runs (and kubectl execs
+/// into it and reads its log); a second is added by an update; existing
+/// ones can't be removed.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_ephemeral_containers() {
+    if !can_run() {
+        return;
+    }
+    use kube::api::{Patch, PatchParams};
+    let c = CriCluster::up("10.245.51.0/24").await;
+    let pods = c.pods().await;
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [busybox("app", "sleep 600")]
+    });
+    pods.create(&PostParams::default(), &pod("target", spec))
+        .await
+        .expect("create");
+    wait_phase(&pods, "target", "Running").await;
+    let debugger = json!({
+        "name": "debugger",
+        "image": "docker.io/library/busybox:1.36",
+        "command": ["sh", "-c", "echo polo; sleep 600"],
+        "stdin": true, "tty": true
+    });
+    let patch = json!({"spec": {"ephemeralContainers": [debugger]}});
+    pods.patch_ephemeral_containers("target", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .expect("add an ephemeral container");
+    let running = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            wait_until(&format!("ephemeral container {name} running"), || async {
+                let p = pod_json(&pods, "target").await?;
+                let s = p["status"]["ephemeralContainerStatuses"]
+                    .as_array()?
+                    .iter()
+                    .find(|s| s["name"] == name)?
+                    .clone();
+                s["state"]["running"].is_object().then_some(p)
+            })
+            .await
+        }
+    };
+    running("debugger").await;
+    let out = c
+        .cluster
+        .kubectl_ok(&["exec", "target", "-c", "debugger", "--", "echo", "marco"]);
+    assert_eq!(out.trim(), "marco");
+    let logs = c.cluster.kubectl_ok(&["logs", "target", "-c", "debugger"]);
+    assert_eq!(logs.trim(), "polo");
+
+    // A second one through an update of the subresource.
+    let mut current = pods
+        .get_ephemeral_containers("target")
+        .await
+        .expect("get ephemeralcontainers");
+    let mut second: k8s_openapi::api::core::v1::EphemeralContainer = serde_json::from_value(
+        json!({"name": "second", "image": "docker.io/library/busybox:1.36",
+                                      "command": ["sleep", "600"]}),
+    )
+    .expect("ephemeral container");
+    second.target_container_name = Some("app".into());
+    if let Some(spec) = current.spec.as_mut() {
+        spec.ephemeral_containers
+            .get_or_insert_with(Vec::new)
+            .push(second);
+    }
+    let updated = pods
+        .replace_ephemeral_containers("target", &PostParams::default(), &current)
+        .await
+        .expect("update ephemeralcontainers");
+    let names: Vec<String> = updated
+        .spec
+        .iter()
+        .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(names, ["debugger", "second"]);
+    let p = running("second").await;
+    assert_eq!(
+        p["status"]["ephemeralContainerStatuses"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    // Not through a plain update, and never removed.
+    let mut removed = updated.clone();
+    removed.metadata.resource_version = None;
+    if let Some(spec) = removed.spec.as_mut() {
+        spec.ephemeral_containers = None;
+    }
+    for result in [
+        pods.replace_ephemeral_containers("target", &PostParams::default(), &removed)
+            .await,
+        pods.replace("target", &PostParams::default(), &removed)
+            .await,
+    ] {
+        match result {
+            Err(kube::Error::Api(s)) => assert_eq!(s.code, 422, "{s:?}"),
+            other => panic!("removing ephemeral containers: {other:?}"),
+        }
+    }
+}

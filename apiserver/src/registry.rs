@@ -565,7 +565,7 @@ impl Registry {
         // A binding is the server's own write of `spec.nodeName`, which pod
         // updates may otherwise not change.
         if subresource != Some("binding") {
-            crate::strategy::validate_update(r, &new, &old)?;
+            crate::strategy::validate_update(r, &new, &old, subresource)?;
         }
         if let Some(manager) = w.manager {
             let sub = w.record_as.or(subresource).unwrap_or_default();

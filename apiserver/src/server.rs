@@ -352,7 +352,11 @@ impl ApiServer {
         {
             return crate::streams::serve(self, &r, ns, info, req).await;
         }
-        if matches!(sub, Some(s) if s != "status" && s != "finalize") {
+        let own_rules = |s: &str| {
+            matches!(s, "status" | "finalize")
+                || s == "ephemeralcontainers" && r.group.is_empty() && r.plural == "pods"
+        };
+        if matches!(sub, Some(s) if !own_rules(s)) {
             return Err(ApiError::not_implemented(&format!(
                 "the {} subresource",
                 sub.unwrap_or_default()

@@ -105,7 +105,16 @@ pub fn validate_create(r: &Resource, obj: &Value) -> Result<(), ApiError> {
     invalid_if(r, obj, errs)
 }
 
-pub fn validate_update(r: &Resource, new: &Value, old: &Value) -> Result<(), ApiError> {
+pub fn validate_update(
+    r: &Resource,
+    new: &Value,
+    old: &Value,
+    subresource: Option<&str>,
+) -> Result<(), ApiError> {
+    if subresource == Some("ephemeralcontainers") {
+        let errs = rkube_validation::validate_ephemeral_containers_update(new, old);
+        return invalid_if(r, new, errs);
+    }
     let mut errs = rkube_validation::validate_update(&r.group, &r.plural, new, old);
     if is_crd(r) {
         errs.extend(crate::crd::strategy::validate_update(new, old));
@@ -134,6 +143,28 @@ pub fn prepare_update(
         if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
             meta_mut(&mut merged).insert("resourceVersion".into(), json!(rv));
         }
+        return merged;
+    }
+    if subresource == Some("ephemeralcontainers") {
+        // Only the ephemeral containers change, as upstream's
+        // EphemeralContainersStrategy.
+        let mut merged = old.clone();
+        match new.pointer("/spec/ephemeralContainers") {
+            Some(list) => merged["spec"]["ephemeralContainers"] = list.clone(),
+            None => {
+                if let Some(spec) = merged["spec"].as_object_mut() {
+                    spec.remove("ephemeralContainers");
+                }
+            }
+        }
+        let m = meta_mut(&mut merged);
+        for field in ["resourceVersion", "managedFields"] {
+            match new.pointer(&format!("/metadata/{field}")) {
+                Some(v) => m.insert(field.into(), v.clone()),
+                None => m.remove(field),
+            };
+        }
+        rkube_validation::default(&r.group, &r.plural, &mut merged);
         return merged;
     }
     if subresource == Some("status") && r.custom.is_some() {

@@ -56,19 +56,15 @@ pub struct Pods {
     runtime: Arc<dyn Runtime>,
     nodes: HashMap<String, Arc<NodeEntry>>,
     stages: Mutex<HashMap<String, Stage>>,
-    /// The newest labels and annotations seen of running pods, for the
-    /// downward API volumes of their next sync.
-    latest_meta: Mutex<HashMap<String, Labels>>,
+    /// The newest version seen of running pods: their labels and
+    /// annotations (for downward API volumes) and ephemeral containers
+    /// (added through a subresource) go into the next sync.
+    latest: Mutex<HashMap<String, Pod>>,
     /// The activeDeadlineSeconds each running pod's timer was set for (an
     /// update sets a new one).
     deadlines: Mutex<HashMap<String, i64>>,
     tx: mpsc::UnboundedSender<Work>,
 }
-
-type Labels = (
-    Option<std::collections::BTreeMap<String, String>>,
-    Option<std::collections::BTreeMap<String, String>>,
-);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere must not stop every pod worker.
@@ -120,7 +116,7 @@ pub async fn run(
         client: client.clone(),
         runtime,
         stages: Mutex::new(HashMap::new()),
-        latest_meta: Mutex::new(HashMap::new()),
+        latest: Mutex::new(HashMap::new()),
         deadlines: Mutex::new(HashMap::new()),
         tx,
         nodes,
@@ -181,8 +177,7 @@ impl Pods {
             if stage == Some(Stage::Running) {
                 self.schedule_deadline(&pod);
                 if self.runtime.supervises() {
-                    let meta = (pod.metadata.labels, pod.metadata.annotations);
-                    lock(&self.latest_meta).insert(uid, meta);
+                    lock(&self.latest).insert(uid, pod);
                 }
             }
             return;
@@ -197,7 +192,7 @@ impl Pods {
 
     fn forget(&self, pod: &Pod) {
         let uid = uid(pod);
-        lock(&self.latest_meta).remove(&uid);
+        lock(&self.latest).remove(&uid);
         lock(&self.deadlines).remove(&uid);
         let stage = lock(&self.stages).remove(&uid);
         if matches!(stage, Some(Stage::Running | Stage::Done)) {
@@ -365,9 +360,12 @@ impl Pods {
                 if this.stage(&uid) != Some(Stage::Running) {
                     return;
                 }
-                if let Some((labels, annotations)) = lock(&this.latest_meta).remove(&uid) {
-                    current.metadata.labels = labels;
-                    current.metadata.annotations = annotations;
+                if let Some(latest) = lock(&this.latest).remove(&uid) {
+                    current.metadata.labels = latest.metadata.labels;
+                    current.metadata.annotations = latest.metadata.annotations;
+                    if let (Some(spec), Some(new)) = (current.spec.as_mut(), latest.spec) {
+                        spec.ephemeral_containers = new.ephemeral_containers;
+                    }
                 }
                 let started = match this.runtime.sync_pod(&current).await {
                     Ok(s) => s,

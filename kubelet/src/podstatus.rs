@@ -374,6 +374,14 @@ pub fn running(
     if !init.is_empty() {
         status["initContainerStatuses"] = json!(init);
     }
+    if !started.ephemeral_containers.is_empty() {
+        let ephemeral: Vec<Value> = started
+            .ephemeral_containers
+            .iter()
+            .map(|r| container_status(r, false))
+            .collect();
+        status["ephemeralContainerStatuses"] = json!(ephemeral);
+    }
     status
 }
 

@@ -54,6 +54,8 @@ pub struct ContainerRecord {
 pub struct StartedPod {
     pub init_containers: Vec<ContainerRecord>,
     pub containers: Vec<ContainerRecord>,
+    /// Ephemeral containers in the order they were added.
+    pub ephemeral_containers: Vec<ContainerRecord>,
     /// The sandbox's IP, for runtimes whose network plugin assigns it.
     pub pod_ip: Option<String>,
 }

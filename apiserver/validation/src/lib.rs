@@ -177,6 +177,11 @@ pub fn validate_create(group: &str, resource: &str, obj: &Value) -> Vec<FieldErr
     dedup(errs)
 }
 
+/// Validates an update of a pod's `ephemeralcontainers` subresource.
+pub fn validate_ephemeral_containers_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    dedup(pods::validate_pod_ephemeral_containers_update(new, old))
+}
+
 /// Validates an update of `old` into `new` (after defaulting `new`).
 pub fn validate_update(group: &str, resource: &str, new: &Value, old: &Value) -> Vec<FieldError> {
     let errs = match (group, resource) {

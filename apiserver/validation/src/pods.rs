@@ -1314,6 +1314,114 @@ fn go_field_name(k: &str) -> String {
     }
 }
 
+/// Fields an ephemeral container may set (upstream's allow list).
+const EPHEMERAL_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "envFrom",
+    "env",
+    "volumeMounts",
+    "volumeDevices",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
+    "targetContainerName",
+];
+const NOT_FOR_EPHEMERAL: &str = "cannot be set for an Ephemeral Container";
+
+/// `validateEphemeralContainers` of a pod spec.
+fn validate_ephemeral_containers(spec: &Value, base: &str) -> Errors {
+    let mut errs = Vec::new();
+    let volumes: BTreeSet<String> = arr(spec, "volumes")
+        .iter()
+        .map(|v| s(v, "name").to_owned())
+        .collect();
+    let targets: BTreeSet<&str> = arr(spec, "containers")
+        .iter()
+        .chain(arr(spec, "initContainers"))
+        .map(|c| s(c, "name"))
+        .collect();
+    let mut names = targets.clone();
+    for (i, ec) in arr(spec, "ephemeralContainers").iter().enumerate() {
+        let p = index(base, i);
+        errs.extend(validate_container_common(ec, &volumes, &p));
+        let name = s(ec, "name");
+        if !names.insert(name) {
+            errs.push(FieldError::duplicate(&child(&p, "name"), name));
+        }
+        let target = s(ec, "targetContainerName");
+        if !target.is_empty() && !targets.contains(target) {
+            errs.push(FieldError::not_found(
+                &child(&p, "targetContainerName"),
+                target,
+            ));
+        }
+        for k in ec.as_object().into_iter().flat_map(|o| o.keys()) {
+            // Set means not the zero value (defaulting adds `resources: {}`).
+            let zero = match &ec[k] {
+                Value::Null => true,
+                Value::Object(o) => o.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                _ => false,
+            };
+            if !EPHEMERAL_FIELDS.contains(&k.as_str()) && !zero {
+                errs.push(FieldError::forbidden(&child(&p, k), NOT_FOR_EPHEMERAL));
+            }
+        }
+        for (j, m) in arr(ec, "volumeMounts").iter().enumerate() {
+            for k in ["subPath", "subPathExpr"] {
+                if !s(m, k).is_empty() {
+                    let mp = child(&index(&child(&p, "volumeMounts"), j), k);
+                    errs.push(FieldError::forbidden(&mp, NOT_FOR_EPHEMERAL));
+                }
+            }
+        }
+    }
+    errs
+}
+
+/// `ValidatePodEphemeralContainersUpdate`: new ones valid; existing ones
+/// neither removed nor changed.
+pub fn validate_pod_ephemeral_containers_update(new: &Value, old: &Value) -> Errors {
+    let mut errs = validate_object_meta_update(new, old, true);
+    errs.extend(validate_pod_metadata_and_spec(new));
+    let mirror = at(old, &["metadata", "annotations"]).get("kubernetes.io/config.mirror");
+    if mirror.is_some() {
+        return vec![FieldError::forbidden(
+            "",
+            "static pods do not support ephemeral containers",
+        )];
+    }
+    let ns = at(new, &["spec"]);
+    errs.extend(validate_ephemeral_containers(
+        ns,
+        "spec.ephemeralContainers",
+    ));
+    let added = arr(ns, "ephemeralContainers");
+    for o in arr(at(old, &["spec"]), "ephemeralContainers") {
+        let name = s(o, "name");
+        match added.iter().find(|n| s(n, "name") == name) {
+            None => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers \"{name}\" may not be removed\n"),
+            )),
+            Some(n) if n != o => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers \"{name}\" may not be changed\n"),
+            )),
+            Some(_) => {}
+        }
+    }
+    errs
+}
+
 /// `ValidatePodUpdate`.
 pub fn validate_pod_update(new: &Value, old: &Value) -> Errors {
     let mut errs = validate_object_meta_update(new, old, true);

@@ -690,3 +690,45 @@ fn pod_sysctls_and_sub_path_expr() {
         ]
     );
 }
+
+#[test]
+fn ephemeral_containers_update() {
+    let old = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "default", "resourceVersion": "1"},
+        "spec": {"containers": [{"name": "c", "image": "a"}]}
+    });
+    let mut new = old.clone();
+    new["spec"]["ephemeralContainers"] =
+        json!([{"name": "debugger", "image": "busybox", "targetContainerName": "c"}]);
+    let errs = |mut new: Value, mut old: Value| -> Vec<String> {
+        default("", "pods", &mut new);
+        default("", "pods", &mut old);
+        validate_ephemeral_containers_update(&new, &old)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(errs(new.clone(), old.clone()), Vec::<String>::new());
+    let mut bad = old.clone();
+    bad["spec"]["ephemeralContainers"] = json!([{
+        "name": "c", "image": "busybox", "ports": [{"containerPort": 80}],
+        "targetContainerName": "nope",
+        "volumeMounts": []
+    }]);
+    assert_eq!(
+        errs(bad, old.clone()),
+        vec![
+            "spec.ephemeralContainers[0].name: Duplicate value: \"c\"",
+            "spec.ephemeralContainers[0].targetContainerName: Not found: \"nope\"",
+            "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container",
+        ]
+    );
+    // Existing ones stay as they are.
+    assert_eq!(
+        errs(old.clone(), new.clone()),
+        vec![
+            "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"debugger\" may not be removed\n"
+        ]
+    );
+}

@@ -158,6 +158,9 @@ struct PodState {
     volumes: Vec<volumes::Prepared>,
     init: Vec<Slot>,
     containers: Vec<Slot>,
+    /// Ephemeral containers, in the order they were added; never
+    /// restarted.
+    ephemeral: Vec<Slot>,
     /// Set by `stop_pod`: nothing starts any more.
     stopped: bool,
     /// When the API-backed volumes were last compared with their sources.
@@ -169,6 +172,7 @@ impl PodState {
         StartedPod {
             init_containers: self.init.iter().map(Slot::record).collect(),
             containers: self.containers.iter().map(Slot::record).collect(),
+            ephemeral_containers: self.ephemeral.iter().map(Slot::record).collect(),
             pod_ip: self.pod_ip.clone(),
         }
     }
@@ -199,6 +203,17 @@ pub struct CriRuntime {
 }
 
 /// The container's named ports, for probes and hooks that name one.
+/// The pod's ephemeral containers as containers (the same fields, less
+/// the ones they may not set), in spec order.
+fn ephemeral_specs(pod: &Pod) -> Vec<Container> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect()
+}
+
 fn named_ports(c: &Container) -> Vec<(String, i32)> {
     c.ports
         .iter()
@@ -501,7 +516,15 @@ impl CriRuntime {
             .iter()
             .map(|c| Slot::new(c, false, has_init))
             .collect();
-        for slot in init.iter_mut().chain(containers.iter_mut()) {
+        let mut ephemeral: Vec<Slot> = ephemeral_specs(pod)
+            .iter()
+            .map(|c| Slot::new(c, false, false))
+            .collect();
+        for slot in init
+            .iter_mut()
+            .chain(containers.iter_mut())
+            .chain(ephemeral.iter_mut())
+        {
             let newest = listed
                 .iter()
                 .filter(|c| c.metadata.as_ref().is_some_and(|m| m.name == slot.name))
@@ -516,6 +539,8 @@ impl CriRuntime {
                 self.refresh(slot).await;
             }
         }
+        // Ephemeral containers that never ran are run by the next sync.
+        ephemeral.retain(|s| s.id.is_some());
         tracing::info!(pod = %uid, sandbox = %sandbox.id, "took over a running pod");
         Some(PodState {
             sandbox_id: sandbox.id,
@@ -524,6 +549,7 @@ impl CriRuntime {
             volumes: prepared,
             init,
             containers,
+            ephemeral,
             stopped: false,
             volumes_synced: std::time::Instant::now(),
         })
@@ -1141,6 +1167,30 @@ impl CriRuntime {
         }
         state.init = init;
         state.containers = containers;
+        self.sync_ephemeral(pod, state).await;
+    }
+
+    /// Runs ephemeral containers added since the last sync, once each, and
+    /// follows the ones running (upstream never restarts them).
+    async fn sync_ephemeral(&self, pod: &Pod, state: &mut PodState) {
+        let specs = ephemeral_specs(pod);
+        let mut ephemeral = std::mem::take(&mut state.ephemeral);
+        for c in &specs {
+            if !ephemeral.iter().any(|s| s.name == c.name) {
+                ephemeral.push(Slot::new(c, false, false));
+            }
+        }
+        for slot in ephemeral.iter_mut() {
+            let Some(c) = specs.iter().find(|c| c.name == slot.name) else {
+                continue;
+            };
+            if slot.id.is_none() {
+                self.run_container(pod, c, state, slot).await;
+            } else if slot.running() {
+                self.refresh(slot).await;
+            }
+        }
+        state.ephemeral = ephemeral;
     }
 }
 
@@ -1238,6 +1288,7 @@ impl Runtime for CriRuntime {
                 .iter()
                 .map(|c| Slot::new(c, false, has_init))
                 .collect(),
+            ephemeral: Vec::new(),
             stopped: false,
             volumes_synced: std::time::Instant::now(),
         };
@@ -1292,6 +1343,19 @@ impl Runtime for CriRuntime {
         };
         let specs = pod.spec.clone().unwrap_or_default();
         stop(&state.containers, &specs.containers).await;
+        let ephemeral = ephemeral_specs(pod);
+        let ephemeral: Vec<Container> = state
+            .ephemeral
+            .iter()
+            .map(|s| {
+                ephemeral
+                    .iter()
+                    .find(|c| c.name == s.name)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        stop(&state.ephemeral, &ephemeral).await;
         stop(
             &state.init,
             specs.init_containers.as_deref().unwrap_or_default(),
@@ -1299,11 +1363,17 @@ impl Runtime for CriRuntime {
         .await;
         let mut init = std::mem::take(&mut state.init);
         let mut containers = std::mem::take(&mut state.containers);
-        for slot in init.iter_mut().chain(containers.iter_mut()) {
+        let mut ephemeral = std::mem::take(&mut state.ephemeral);
+        for slot in init
+            .iter_mut()
+            .chain(containers.iter_mut())
+            .chain(ephemeral.iter_mut())
+        {
             self.refresh(slot).await;
         }
         state.init = init;
         state.containers = containers;
+        state.ephemeral = ephemeral;
         let last = state.started();
         self.publish(pod, &state);
         self.remove_sandbox(&state.sandbox_id).await;

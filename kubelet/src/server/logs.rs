@@ -350,6 +350,7 @@ impl Server {
             .init_containers
             .iter()
             .chain(&view.status.containers)
+            .chain(&view.status.ephemeral_containers)
             .find(|c| c.name == container);
         let Some(record) = record else {
             return text(

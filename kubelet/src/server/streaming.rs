@@ -108,6 +108,7 @@ impl Server {
             .init_containers
             .iter()
             .chain(&view.status.containers)
+            .chain(&view.status.ephemeral_containers)
             .find(|c| c.name == t.container)
             .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .and_then(|c| c.container_id.rsplit("://").next().map(str::to_owned))
