@@ -2078,3 +2078,228 @@ async fn cri_ephemeral_containers() {
         }
     }
 }
+
+/// Upstream's volume file tests without an fsGroup: downwardAPI files
+/// (plain and projected) for the pod name, each container resource
+/// (node allocatable for unset limits), default and item modes, and
+/// labels and annotations that follow updates; configMap and secret
+/// modes (default, item) as root and read by a non-root user.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_volume_files_and_modes() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.52.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+data: {data-1: value-1, data-2: value-2}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {data-1: secret-1}
+"#,
+    );
+    let alloc = |what: &str| {
+        c.cluster.kubectl_ok(&[
+            "get",
+            "node",
+            &c.node,
+            "-o",
+            &format!("jsonpath={{.status.allocatable.{what}}}"),
+        ])
+    };
+    let node_cpu = rkube_scheduler::quantity::milli_value(&alloc("cpu")).expect("cpu");
+    let node_memory = rkube_scheduler::quantity::value(&alloc("memory")).expect("memory");
+    let pods = c.pods().await;
+    let res = |container: &str, r: &str| json!({"containerName": container, "resource": r});
+    let items = json!([
+        {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}},
+        {"path": "podname-0400", "fieldRef": {"fieldPath": "metadata.name"}, "mode": 0o400},
+        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+        {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+        {"path": "cpu_limit", "resourceFieldRef": res("reader", "limits.cpu")},
+        {"path": "cpu_request", "resourceFieldRef": res("reader", "requests.cpu")},
+        {"path": "memory_limit", "resourceFieldRef": res("reader", "limits.memory")},
+        {"path": "memory_request", "resourceFieldRef": res("reader", "requests.memory")},
+        {"path": "default_cpu_limit", "resourceFieldRef": res("watcher", "limits.cpu")},
+        {"path": "default_memory_limit", "resourceFieldRef": res("watcher", "limits.memory")}
+    ]);
+    let files = [
+        "/down/podname",
+        "/down/podname-0400",
+        "/down-0400/podname",
+        "/proj-down/podname",
+        "/proj-down/podname-0400",
+        "/proj-down-0400/podname",
+        "/cm/data-1",
+        "/cm-0400/data-1",
+        "/cm-items/path/to/data-2",
+        "/sec/data-1",
+        "/sec-0400/data-1",
+        "/sec-items/new-path-data-1",
+        "/proj/data-1",
+        "/proj/secret-1",
+    ];
+    let show = files
+        .iter()
+        .map(|f| format!("echo {f}:$(stat -L -c %A {f}):$(cat {f});"))
+        .collect::<String>();
+    let resources = ["cpu_limit", "cpu_request", "memory_limit", "memory_request"]
+        .iter()
+        .chain(&["default_cpu_limit", "default_memory_limit"])
+        .map(|f| format!("echo {f}:$(cat /down/{f}):$(cat /proj-down/{f});"))
+        .collect::<String>();
+    let mounts = json!([
+        {"name": "down", "mountPath": "/down"},
+        {"name": "down-0400", "mountPath": "/down-0400"},
+        {"name": "proj-down", "mountPath": "/proj-down"},
+        {"name": "proj-down-0400", "mountPath": "/proj-down-0400"},
+        {"name": "cm", "mountPath": "/cm"},
+        {"name": "cm-0400", "mountPath": "/cm-0400"},
+        {"name": "cm-items", "mountPath": "/cm-items"},
+        {"name": "sec", "mountPath": "/sec"},
+        {"name": "sec-0400", "mountPath": "/sec-0400"},
+        {"name": "sec-items", "mountPath": "/sec-items"},
+        {"name": "proj", "mountPath": "/proj"}
+    ]);
+    let mut reader = busybox("reader", &format!("{show}{resources}"));
+    reader["resources"] = json!({"requests": {"cpu": "250m", "memory": "32Mi"},
+                                 "limits": {"cpu": "1250m", "memory": "64Mi"}});
+    reader["volumeMounts"] = mounts.clone();
+    let mut nonroot = busybox(
+        "nonroot",
+        "for f in /cm/data-1 /proj/data-1 /down/podname; do echo $f:$(cat $f); done",
+    );
+    nonroot["securityContext"] = json!({"runAsUser": 1000});
+    nonroot["volumeMounts"] = mounts.clone();
+    let mut watcher = busybox(
+        "watcher",
+        "while true; do echo $(cat /down/labels) $(cat /down/annotations) $(cat /proj-down/labels) $(cat /proj-down/annotations); sleep 0.5; done",
+    );
+    watcher["volumeMounts"] = mounts;
+    let down = |mode: Option<i32>| {
+        let mut v = json!({"items": items});
+        if let Some(m) = mode {
+            v["defaultMode"] = json!(m);
+        }
+        v
+    };
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "restartPolicy": "OnFailure",
+        "containers": [reader, nonroot, watcher],
+        "volumes": [
+            {"name": "down", "downwardAPI": down(None)},
+            {"name": "down-0400", "downwardAPI": down(Some(0o400))},
+            {"name": "proj-down", "projected": {"sources": [{"downwardAPI": down(None)}]}},
+            {"name": "proj-down-0400", "projected": {"defaultMode": 0o400, "sources": [{"downwardAPI": down(None)}]}},
+            {"name": "cm", "configMap": {"name": "cm"}},
+            {"name": "cm-0400", "configMap": {"name": "cm", "defaultMode": 0o400}},
+            {"name": "cm-items", "configMap": {"name": "cm", "items": [{"key": "data-2", "path": "path/to/data-2", "mode": 0o400}]}},
+            {"name": "sec", "secret": {"secretName": "sec"}},
+            {"name": "sec-0400", "secret": {"secretName": "sec", "defaultMode": 0o400}},
+            {"name": "sec-items", "secret": {"secretName": "sec", "items": [{"key": "data-1", "path": "new-path-data-1", "mode": 0o400}]}},
+            {"name": "proj", "projected": {"sources": [
+                {"configMap": {"name": "cm", "items": [{"key": "data-1", "path": "data-1"}]}},
+                {"secret": {"name": "sec", "items": [{"key": "data-1", "path": "secret-1"}]}}
+            ]}}
+        ]
+    });
+    let mut p = pod("files", spec);
+    p.metadata.labels = Some([("key1".to_owned(), "value1".to_owned())].into());
+    p.metadata.annotations = Some([("builder".to_owned(), "bar".to_owned())].into());
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    let deadline = Instant::now() + PATIENCE;
+    let done = loop {
+        let p = pod_json(&pods, "files").await.unwrap_or_default();
+        let finished = p["status"]["containerStatuses"]
+            .as_array()
+            .is_some_and(|statuses| {
+                statuses
+                    .iter()
+                    .filter(|s| s["name"] != "watcher")
+                    .all(|s| s["state"]["terminated"].is_object())
+            });
+        if finished {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reader and nonroot: {}",
+            p["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (rw, r) = ("-rw-r--r--", "-r--------");
+    let expected_files = [
+        ("/down/podname", rw, "files"),
+        ("/down/podname-0400", r, "files"),
+        ("/down-0400/podname", r, "files"),
+        ("/proj-down/podname", rw, "files"),
+        ("/proj-down/podname-0400", r, "files"),
+        ("/proj-down-0400/podname", r, "files"),
+        ("/cm/data-1", rw, "value-1"),
+        ("/cm-0400/data-1", r, "value-1"),
+        ("/cm-items/path/to/data-2", r, "value-2"),
+        ("/sec/data-1", rw, "secret-1"),
+        ("/sec-0400/data-1", r, "secret-1"),
+        ("/sec-items/new-path-data-1", r, "secret-1"),
+        ("/proj/data-1", rw, "value-1"),
+        ("/proj/secret-1", rw, "secret-1"),
+    ];
+    let mut expected: Vec<String> = expected_files
+        .iter()
+        .map(|(f, mode, text)| format!("{f}:{mode}:{text}"))
+        .collect();
+    let cpu = ((node_cpu + 999) / 1000).to_string();
+    for (f, v) in [
+        ("cpu_limit", "2".to_owned()),
+        ("cpu_request", "1".to_owned()),
+        ("memory_limit", "67108864".to_owned()),
+        ("memory_request", "33554432".to_owned()),
+        ("default_cpu_limit", cpu),
+        ("default_memory_limit", node_memory.to_string()),
+    ] {
+        expected.push(format!("{f}:{v}:{v}"));
+    }
+    assert_eq!(stdout_lines(&done, "reader"), expected);
+    assert_eq!(
+        stdout_lines(&done, "nonroot"),
+        [
+            "/cm/data-1:value-1",
+            "/proj/data-1:value-1",
+            "/down/podname:files"
+        ]
+    );
+    // Labels and annotations follow updates, in both volumes.
+    let before = "key1=\"value1\" builder=\"bar\" key1=\"value1\" builder=\"bar\"";
+    let after = "key3=\"value3\" builder=\"foo\" key3=\"value3\" builder=\"foo\"";
+    let watched = |text: &'static str| {
+        let pods = pods.clone();
+        async move {
+            wait_until(&format!("the watcher to print {text}"), || async {
+                let p = pod_json(&pods, "files").await?;
+                read_log(&p, "watcher", 0).contains(text).then_some(())
+            })
+            .await
+        }
+    };
+    watched(before).await;
+    let patch = json!({"metadata": {"labels": {"key1": null, "key3": "value3"},
+                                    "annotations": {"builder": "foo"}}});
+    pods.patch(
+        "files",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .expect("patch");
+    watched(after).await;
+}

@@ -158,9 +158,12 @@ pub(crate) async fn resource_field(
     };
     // value / divisor, rounded up, in thousandths to keep "500m" exact.
     let value = scaled(&q, 3).ok_or_else(|| anyhow::anyhow!("bad quantity {q}"))?;
-    let div = scaled(divisor.unwrap_or("1"), 3)
-        .filter(|d| *d > 0)
-        .ok_or_else(|| anyhow::anyhow!("bad divisor"))?;
+    // An unset divisor reads back as "0", which means 1 (upstream).
+    let div = match scaled(divisor.unwrap_or("1"), 3) {
+        Some(0) => 1000,
+        Some(d) if d > 0 => d,
+        _ => anyhow::bail!("resourceFieldRef {resource:?}: bad divisor"),
+    };
     Ok(((value + div - 1) / div).to_string())
 }
 
