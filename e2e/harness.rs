@@ -201,8 +201,20 @@ impl Cluster {
 
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut retries = 3;
         loop {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                // A free port picked for it can be taken (e.g. as another
+                // test's outgoing port) before it binds: try other ports.
+                if retries > 0 && self.log().contains("Address already in use") {
+                    retries -= 1;
+                    self.port = free_port();
+                    if self.scheduler_port.is_some() {
+                        self.scheduler_port = Some(free_port());
+                    }
+                    self.spawn();
+                    continue;
+                }
                 panic!("rkube up exited with {status}:\n{}", self.log());
             }
             if self.kubeconfig().exists()

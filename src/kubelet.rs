@@ -63,6 +63,9 @@ pub struct Flags {
     /// authenticated; without it every request is refused (401).
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// Unsafe sysctls (or `prefix*` patterns) pods may set, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 pub const DEFAULT_ENDPOINT: &str = "unix:///run/containerd/containerd.sock";
@@ -95,6 +98,7 @@ impl Flags {
             tls_cert_file: None,
             tls_private_key_file: None,
             client_ca_file: None,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }
@@ -227,6 +231,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         let runtime = runtime(&flags.runtime)?;
         let mut node = rkube_kubelet::NodeConfig::simulated(&name, &ip);
         node.pod_cidr = flags.pod_cidr.clone();
+        node.allowed_unsafe_sysctls = flags.allowed_unsafe_sysctls.clone();
         let client = crate::controller_manager::client(&flags.kubeconfig).await?;
         let static_pods = static_pods(&flags, client.clone(), &name);
         return tokio::select! {
@@ -250,6 +255,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let mut node = rkube_kubelet::NodeConfig::host(&name, &ip, &flags.root_dir);
     node.pod_cidr = Some(pod_cidr);
     node.port = flags.port;
+    node.allowed_unsafe_sysctls = flags.allowed_unsafe_sysctls.clone();
     let static_pods = static_pods(&flags, client.clone(), &name);
     let server = rkube_kubelet::server::serve(
         rkube_kubelet::server::Options {

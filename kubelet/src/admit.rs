@@ -19,9 +19,19 @@ const SAFE_SYSCTLS: &[&str] = &[
     "net.ipv4.tcp_wmem",
 ];
 
+/// Whether `name` is allowed: safe, or matched by an allowed name or
+/// `prefix*` pattern.
+fn allowed(name: &str, unsafe_allowed: &[String]) -> bool {
+    SAFE_SYSCTLS.contains(&name)
+        || unsafe_allowed.iter().any(|a| match a.strip_suffix('*') {
+            Some(prefix) => name.starts_with(&prefix.replace('/', ".")),
+            None => a.replace('/', ".") == name,
+        })
+}
+
 /// Why the pod can't run here: (reason, message), as upstream's
 /// `rejectPod` writes them.
-pub fn reject(pod: &Pod) -> Option<(&'static str, String)> {
+pub fn reject(pod: &Pod, unsafe_allowed: &[String]) -> Option<(&'static str, String)> {
     let sysctls = pod
         .spec
         .as_ref()?
@@ -32,7 +42,7 @@ pub fn reject(pod: &Pod) -> Option<(&'static str, String)> {
     // Sysctl names may use '/' for '.' (upstream normalizes them).
     let forbidden = sysctls
         .iter()
-        .find(|s| !SAFE_SYSCTLS.contains(&s.name.replace('/', ".").as_str()))?;
+        .find(|s| !allowed(&s.name.replace('/', "."), unsafe_allowed))?;
     Some((
         "SysctlForbidden",
         format!(
@@ -60,9 +70,13 @@ mod tests {
 
     #[test]
     fn safe_sysctls_pass_and_others_are_rejected() {
-        assert!(reject(&pod(&["kernel.shm_rmid_forced", "net/ipv4/tcp_syncookies"])).is_none());
-        let (reason, message) =
-            reject(&pod(&["kernel.shm_rmid_forced", "kernel.msgmax"])).expect("rejected");
+        let safe = pod(&["kernel.shm_rmid_forced", "net/ipv4/tcp_syncookies"]);
+        assert!(reject(&safe, &[]).is_none());
+        let unsafe_ = pod(&["kernel.shm_rmid_forced", "kernel.msgmax"]);
+        for allow in ["kernel.msgmax", "kernel.msg*", "kernel/msg*"] {
+            assert!(reject(&unsafe_, &[allow.to_owned()]).is_none(), "{allow}");
+        }
+        let (reason, message) = reject(&unsafe_, &["kernel.shm*".into()]).expect("rejected");
         assert_eq!(reason, "SysctlForbidden");
         assert_eq!(
             message,

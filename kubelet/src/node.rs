@@ -27,6 +27,9 @@ pub struct NodeConfig {
     /// listens (simulated nodes advertise the default; the API server
     /// answers for them).
     pub port: u16,
+    /// `--allowed-unsafe-sysctls`: names or `prefix*` patterns a pod may
+    /// set besides the safe ones.
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl NodeConfig {
@@ -40,6 +43,7 @@ impl NodeConfig {
             pods: 110,
             ephemeral_storage: "1Ti".into(),
             port: crate::server::DEFAULT_PORT,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }
@@ -64,6 +68,7 @@ impl NodeConfig {
             pods: 110,
             ephemeral_storage: format!("{}Ki", storage / 1024),
             port: crate::server::DEFAULT_PORT,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }

@@ -257,7 +257,8 @@ impl Pods {
         let Some(node) = self.nodes.get(node_name(pod)) else {
             return Ok(());
         };
-        if let Some((reason, message)) = crate::admit::reject(pod) {
+        if let Some((reason, message)) = crate::admit::reject(pod, &node.cfg.allowed_unsafe_sysctls)
+        {
             let status = json!({"phase": "Failed", "reason": reason, "message": message});
             self.write_status(pod, status).await?;
             lock(&self.stages).insert(uid(pod), Stage::Done);
