@@ -2032,7 +2032,7 @@ async fn cri_ephemeral_containers() {
         .expect("get ephemeralcontainers");
     let mut second: k8s_openapi::api::core::v1::EphemeralContainer = serde_json::from_value(
         json!({"name": "second", "image": "docker.io/library/busybox:1.36",
-                                      "command": ["sleep", "600"]}),
+                                      "command": ["sleep", "601"]}),
     )
     .expect("ephemeral container");
     second.target_container_name = Some("app".into());
@@ -2053,6 +2053,11 @@ async fn cri_ephemeral_containers() {
         .collect();
     assert_eq!(names, ["debugger", "second"]);
     let p = running("second").await;
+    // It shares its target's process namespace.
+    let ps = c
+        .cluster
+        .kubectl_ok(&["exec", "target", "-c", "second", "--", "ps", "-o", "args"]);
+    assert!(ps.contains("sleep 600") && ps.contains("sleep 601"), "{ps}");
     assert_eq!(
         p["status"]["ephemeralContainerStatuses"]
             .as_array()

@@ -695,6 +695,21 @@ impl CriRuntime {
         let run_as_group = sc
             .and_then(|s| s.run_as_group)
             .or_else(|| pod_sc.and_then(|s| s.run_as_group));
+        // An ephemeral container's target: it joins that container's
+        // process namespace, as upstream.
+        let target_id = spec
+            .into_iter()
+            .flat_map(|s| s.ephemeral_containers.iter().flatten())
+            .find(|e| e.name == c.name)
+            .and_then(|e| e.target_container_name.as_deref())
+            .and_then(|t| {
+                state
+                    .containers
+                    .iter()
+                    .chain(&state.init)
+                    .find(|s| s.name == t)
+            })
+            .and_then(|s| s.id.clone());
         let mut labels = labels(pod);
         labels.retain(|k, _| k.starts_with("io.kubernetes."));
         labels.insert("io.kubernetes.container.name".into(), c.name.clone());
@@ -753,10 +768,13 @@ impl CriRuntime {
                             cri::NamespaceMode::Node as i32
                         } else if share_pid {
                             cri::NamespaceMode::Pod as i32
+                        } else if target_id.is_some() {
+                            cri::NamespaceMode::Target as i32
                         } else {
                             cri::NamespaceMode::Container as i32
                         },
                         ipc: cri::NamespaceMode::Pod as i32,
+                        target_id: target_id.unwrap_or_default(),
                         ..Default::default()
                     }),
                     ..Default::default()
