@@ -182,6 +182,12 @@ impl Cluster {
             // Not the fixed 10250: tests run in parallel.
             cmd.args(["--kubelet-port", &free_port().to_string()]);
         }
+        if self.extra.iter().any(|a| a == "--kubelet")
+            && !self.extra.iter().any(|a| a == "--kubelet-healthz-port")
+        {
+            // Nor 10248.
+            cmd.args(["--kubelet-healthz-port", &free_port().to_string()]);
+        }
         if let Some(port) = self.scheduler_port {
             cmd.args(["--scheduler-secure-port", &port.to_string()]);
         } else {

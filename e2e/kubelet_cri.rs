@@ -2308,3 +2308,95 @@ stringData: {data-1: secret-1}
     .expect("patch");
     watched(after).await;
 }
+
+/// Upstream's "Subpath Atomic writer volumes" tests: a single key of a
+/// configMap, secret, downwardAPI or projected volume mounted by
+/// `subPath` (also over a file the image has); a Secret read from the
+/// pod's own namespace when another has one of the same name; and a
+/// RestartAlways container that exits 0 is restarted.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_sub_paths_into_api_volumes() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.53.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: other}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+data: {configmap-key: configmap-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {secret-key: secret-value}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec, namespace: other}
+stringData: {secret-key: other-namespace-value}
+"#,
+    );
+    let pods = c.pods().await;
+    let mut reader = busybox(
+        "reader",
+        "for f in /cm-file /etc/group /sec-file /down-file /proj-file; do echo $f:$(cat $f); done",
+    );
+    reader["volumeMounts"] = json!([
+        {"name": "cm", "mountPath": "/cm-file", "subPath": "configmap-key"},
+        {"name": "cm", "mountPath": "/etc/group", "subPath": "configmap-key"},
+        {"name": "sec", "mountPath": "/sec-file", "subPath": "secret-key"},
+        {"name": "down", "mountPath": "/down-file", "subPath": "downward/podname"},
+        {"name": "proj", "mountPath": "/proj-file", "subPath": "projected-secret"}
+    ]);
+    let spec = json!({
+        "restartPolicy": "Never",
+        "containers": [reader],
+        "volumes": [
+            {"name": "cm", "configMap": {"name": "cm"}},
+            {"name": "sec", "secret": {"secretName": "sec"}},
+            {"name": "down", "downwardAPI": {"items": [
+                {"path": "downward/podname", "fieldRef": {"fieldPath": "metadata.name"}}
+            ]}},
+            {"name": "proj", "projected": {"sources": [
+                {"secret": {"name": "sec", "items": [{"key": "secret-key", "path": "projected-secret"}]}}
+            ]}}
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("subpaths", spec))
+        .await
+        .expect("create");
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [busybox("exits", "echo done")]
+    });
+    pods.create(&PostParams::default(), &pod("always", spec))
+        .await
+        .expect("create");
+    let done = wait_phase(&pods, "subpaths", "Succeeded").await;
+    assert_eq!(
+        stdout_lines(&done, "reader"),
+        [
+            "/cm-file:configmap-value",
+            "/etc/group:configmap-value",
+            "/sec-file:secret-value",
+            "/down-file:subpaths",
+            "/proj-file:secret-value",
+        ]
+    );
+    let p = wait_until("the exited container to be restarted", || async {
+        let p = pod_json(&pods, "always").await?;
+        (p["status"]["containerStatuses"][0]["restartCount"].as_i64()? >= 1).then_some(p)
+    })
+    .await;
+    assert_eq!(p["status"]["phase"], "Running", "{}", p["status"]);
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 0, "{last}");
+    assert_eq!(last["reason"], "Completed", "{last}");
+}

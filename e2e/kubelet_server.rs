@@ -434,7 +434,13 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
     if !can_run() {
         return;
     }
-    let c = CriCluster::up("10.246.3.0/24").await;
+    let healthz_port = rkube_storage::testing::free_port();
+    let c = CriCluster::up_with(
+        "10.246.3.0/24",
+        &[],
+        &["--kubelet-healthz-port", &healthz_port.to_string()],
+    )
+    .await;
     let pods = c.pods().await;
     create(
         &pods,
@@ -476,6 +482,35 @@ async fn kubelet_server_endpoints_and_exec_over_websocket() {
             .any(|p| p["metadata"]["name"] == "shell"),
         "{body}"
     );
+
+    // The runtime's view: name, namespace, uid and running containers.
+    let (status, body) = get(port, admin.clone(), "/runningpods/").await;
+    assert_eq!(status, 200, "{body}");
+    let list: Value = serde_json::from_str(&body).expect("PodList");
+    let shell = list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|p| p["metadata"]["name"] == "shell"))
+        .unwrap_or_else(|| panic!("no shell pod in {body}"));
+    let names: Vec<&str> = shell["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["sh", "ticker", "web"], "{body}");
+    assert!(shell["metadata"]["uid"].is_string(), "{body}");
+
+    // Upstream's plain-HTTP healthz on the loopback (--healthz-port).
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", healthz_port))
+        .await
+        .expect("healthz port");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nok\n"), "{answer}");
 
     let (status, body) = get(port, admin.clone(), "/stats/summary").await;
     assert_eq!(status, 200, "{body}");

@@ -63,6 +63,11 @@ pub struct Flags {
     /// authenticated; without it every request is refused (401).
     #[arg(long)]
     pub client_ca_file: Option<PathBuf>,
+    /// The plain-HTTP /healthz port; 0 disables it.
+    #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_HEALTHZ_PORT)]
+    pub healthz_port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub healthz_bind_address: std::net::IpAddr,
     /// Unsafe sysctls (or `prefix*` patterns) pods may set, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub allowed_unsafe_sysctls: Vec<String>,
@@ -99,6 +104,8 @@ impl Flags {
             tls_private_key_file: None,
             client_ca_file: None,
             allowed_unsafe_sysctls: Vec::new(),
+            healthz_port: rkube_kubelet::server::DEFAULT_HEALTHZ_PORT,
+            healthz_bind_address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -266,9 +273,19 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         runtime.clone(),
         name.clone(),
     );
+    let healthz = async {
+        match flags.healthz_port {
+            0 => std::future::pending().await,
+            port => {
+                let addr = std::net::SocketAddr::new(flags.healthz_bind_address, port);
+                rkube_kubelet::server::serve_healthz(addr).await
+            }
+        }
+    };
     tokio::select! {
         r = rkube_kubelet::run(client, vec![node], runtime) => r,
         r = server => r.context("the kubelet server"),
+        () = healthz => anyhow::bail!("the healthz server ended"),
         () = supervise => anyhow::bail!("containerd supervision ended"),
         () = static_pods => anyhow::bail!("the static pod source ended"),
     }

@@ -54,6 +54,9 @@ pub struct Flags {
     /// The port of the real node's kubelet server.
     #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_PORT)]
     pub kubelet_port: u16,
+    /// The real node's kubelet plain-HTTP /healthz port (0: none).
+    #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_HEALTHZ_PORT)]
+    pub kubelet_healthz_port: u16,
     /// Static pod manifests the real node runs (implies --kubelet).
     #[arg(long)]
     pub pod_manifest_path: Option<PathBuf>,
@@ -205,6 +208,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             .context("issuing the kubelet's serving certificate")?;
         kubelet.node_ip = Some(node_ip);
         kubelet.port = flags.kubelet_port;
+        kubelet.healthz_port = flags.kubelet_healthz_port;
         kubelet.tls_cert_file = Some(cert);
         kubelet.tls_private_key_file = Some(key);
         kubelet.client_ca_file = Some(pki_dir.join("ca.crt"));

@@ -195,6 +195,7 @@ impl Server {
         match segments.as_slice() {
             ["healthz"] if get => text(StatusCode::OK, "ok"),
             ["pods"] | ["pods", ""] if get => json_response(&self.pod_list()),
+            ["runningpods"] | ["runningpods", ""] if get => json_response(&self.running_pods()),
             ["stats", "summary"] | ["stats", "summary", ""] if get => {
                 json_response(&self.summary().await)
             }
@@ -252,12 +253,91 @@ impl Server {
     }
 }
 
+impl Server {
+    /// `/runningpods/`: the pods as the runtime sees them, upstream's
+    /// minimal form: name, namespace, uid and the running containers'
+    /// names and images.
+    fn running_pods(&self) -> serde_json::Value {
+        let items: Vec<_> = self
+            .runtime
+            .pods()
+            .into_iter()
+            .filter_map(|v| {
+                let containers: Vec<_> = v
+                    .status
+                    .init_containers
+                    .iter()
+                    .chain(&v.status.containers)
+                    .chain(&v.status.ephemeral_containers)
+                    .filter(|c| matches!(c.state, crate::runtime::ContainerState::Running { .. }))
+                    .map(|c| json!({"name": c.name, "image": c.image, "resources": {}}))
+                    .collect();
+                (!containers.is_empty()).then(|| {
+                    json!({
+                        "metadata": {
+                            "name": v.pod.metadata.name,
+                            "namespace": v.pod.metadata.namespace,
+                            "uid": v.pod.metadata.uid,
+                            "creationTimestamp": null,
+                        },
+                        "spec": {"containers": containers},
+                        "status": {},
+                    })
+                })
+            })
+            .collect();
+        json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+    }
+}
+
+/// Upstream's default `--healthz-port`.
+pub const DEFAULT_HEALTHZ_PORT: u16 = 10248;
+
+/// The plain-HTTP `/healthz` endpoint (`--healthz-bind-address`:
+/// `--healthz-port`). As upstream, a port it can't bind is logged and
+/// tried again every 5 s rather than stopping the kubelet.
+pub async fn serve_healthz(addr: SocketAddr) {
+    loop {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(%addr, "failed to start the healthz server: {e}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        tracing::info!(%addr, "kubelet healthz listening");
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+                    let found = req.uri().path() == "/healthz";
+                    Ok::<_, Infallible>(match (found, req.method() == Method::GET) {
+                        (true, true) => text(StatusCode::OK, "ok"),
+                        (true, false) => {
+                            text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed")
+                        }
+                        (false, _) => text(StatusCode::NOT_FOUND, "404 page not found"),
+                    })
+                });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    }
+}
+
 /// Whether the path names a route (so a wrong method is a 405).
 fn known_route(segments: &[&str]) -> bool {
     matches!(
         segments,
-        ["healthz" | "pods" | "metrics"]
+        ["healthz" | "pods" | "runningpods" | "metrics"]
             | ["pods", ""]
+            | ["runningpods", ""]
             | ["stats", "summary"]
             | ["metrics", "resource"]
             | ["containerLogs", _, _, _]
