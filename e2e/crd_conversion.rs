@@ -37,6 +37,8 @@ struct Webhook {
     base: String,
     ca_bundle: String,
     reviews: Arc<Mutex<Vec<Value>>>,
+    /// TLS connections accepted.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Webhook {
@@ -157,13 +159,17 @@ async fn start_webhook(name: &str) -> Webhook {
     let port = listener.local_addr().expect("addr").port();
     let reviews = Arc::new(Mutex::new(Vec::new()));
     let log = reviews.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = connections.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, log) = (acceptor.clone(), log.clone());
+            let accepted = accepted.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let service = hyper::service::service_fn(move |req: http::Request<_>| {
                     let log = log.clone();
                     async move {
@@ -190,6 +196,7 @@ async fn start_webhook(name: &str) -> Webhook {
         base: format!("https://127.0.0.1:{port}"),
         ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca_pem),
         reviews,
+        connections,
     }
 }
 
@@ -442,6 +449,15 @@ async fn converts_from_v1_to_v2() {
     let items = v["items"].as_array().expect("deleted items");
     assert_eq!(items.len(), 1, "{v}");
     assert_v2(&items[0], "example.com", "8443");
+    // One kept-alive connection carried the reviews, one after another.
+    let reviews = webhook.reviews.lock().expect("reviews").len();
+    let connections = webhook
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        reviews > 2 && connections == 1,
+        "{reviews} reviews over {connections} connections"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

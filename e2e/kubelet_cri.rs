@@ -2065,8 +2065,25 @@ async fn cri_ephemeral_containers() {
         Some(2)
     );
 
+    // What `kubectl debug` does: a strategic merge patch of the
+    // subresource with one more container.
+    c.cluster.kubectl_ok(&[
+        "debug",
+        "target",
+        "--image=docker.io/library/busybox:1.36",
+        "--container=dbg",
+        "--",
+        "echo",
+        "debugged",
+    ]);
+    wait_until("the kubectl debug container's output", || async {
+        let out = c.cluster.kubectl(&["logs", "target", "-c", "dbg"]);
+        (String::from_utf8_lossy(&out.stdout).trim() == "debugged").then_some(())
+    })
+    .await;
+
     // Not through a plain update, and never removed.
-    let mut removed = updated.clone();
+    let mut removed = pods.get("target").await.expect("pod");
     removed.metadata.resource_version = None;
     if let Some(spec) = removed.spec.as_mut() {
         spec.ephemeral_containers = None;

@@ -12,6 +12,12 @@
 #
 #   hack/bench/podstartup.sh
 #   BENCH_PODS=30 BENCH_RKUBE=$CARGO_TARGET_DIR/debug/rkube hack/bench/podstartup.sh
+#   BENCH_INTERVAL=0.5 hack/bench/podstartup.sh   # one create every 0.5 s
+#
+# By default all pods are created at once (a burst: the latency includes
+# waiting for the runtime behind the pods before); BENCH_INTERVAL spaces
+# the creates, which measures one pod's startup on a node that is busy
+# running the earlier ones.
 #
 # BENCH_RKUBE=<binary> skips the release build; BENCH_KEEP=1 keeps the
 # data dir and logs.
@@ -22,6 +28,7 @@ cd "$ROOT"
 pods="${BENCH_PODS:-100}"
 cidr="${BENCH_POD_CIDR:-10.247.0.0/24}"
 timeout_secs="${BENCH_TIMEOUT:-300}"
+interval="${BENCH_INTERVAL:-0}"
 
 [ "$(id -u)" = 0 ] || { log "needs root (containers)"; exit 1; }
 for tool in kubectl python3 containerd runc; do
@@ -83,12 +90,13 @@ containerd_pid="$(pgrep -f "containerd --config $dir/kubelet/containerd/config.t
 rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' "/proc/$1/status"; }
 rss_kubelet_idle=$(rss "$kubelet_pid")
 
-log "creating $pods pods on $node"
-python3 - "$pods" "$node" "$timeout_secs" <<'PY'
+log "creating $pods pods on $node (interval ${interval} s)"
+python3 - "$pods" "$node" "$timeout_secs" "$interval" <<'PY'
 import sys, threading, time
 from kubernetes import client, config, watch
 
 pods, node, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+interval = float(sys.argv[4])
 config.load_kube_config()
 api = client.CoreV1Api()
 created, running = {}, {}
@@ -119,6 +127,8 @@ for i in range(pods):
                  "containers": [{"name": "app", "image": "docker.io/library/busybox:1.36",
                                  "command": ["sleep", "3600"]}]},
     }
+    if interval and i:
+        time.sleep(max(0.0, start + i * interval - time.monotonic()))
     created[name] = time.monotonic()
     api.create_namespaced_pod("default", body)
 created_all = time.monotonic() - start

@@ -10,6 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use rkube_storage::{RangeRequest, Storage};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpStream;
@@ -48,7 +50,20 @@ pub struct Webhook {
     tls: Result<Option<Arc<rustls::ClientConfig>>, String>,
     /// Services are resolved to their endpoints through the store.
     store: Arc<dyn Storage>,
+    /// Open connections between reviews (upstream's client keeps them
+    /// alive too): no TCP and TLS handshake per review.
+    idle: std::sync::Mutex<Vec<Idle>>,
 }
+
+/// A kept-alive connection to `host:port`.
+struct Idle {
+    host: String,
+    port: u16,
+    send: SendRequest<Full<Bytes>>,
+}
+
+/// Connections kept per webhook.
+const MAX_IDLE: usize = 8;
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +169,7 @@ impl Webhook {
                 .unwrap_or_default(),
             tls: tls(client),
             store,
+            idle: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -239,39 +255,42 @@ impl Webhook {
                     ..
                 } => self.resolve(namespace, name, *port).await?,
             };
-            let tls = match &self.tls {
-                Ok(Some(tls)) => tls.clone(),
-                Ok(None) => system_tls().await?,
-                Err(e) => return Err(e.clone()),
+            let body = Bytes::from(body);
+            let req = || {
+                Request::post(path.as_str())
+                    .header(http::header::HOST, &server_name)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .header(http::header::ACCEPT, "application/json, */*")
+                    .body(Full::new(body.clone()))
+                    .map_err(|e| e.to_string())
             };
-            let authority = if host.contains(':') {
-                format!("[{host}]:{port}")
-            } else {
-                format!("{host}:{port}")
+            // A kept connection first; one the server closed meanwhile
+            // fails before anything was sent, so a new one may retry.
+            let mut reused = self.take_idle(&host, port).await;
+            let (mut send, resp) = loop {
+                let fresh = reused.is_none();
+                let mut send = match reused.take() {
+                    Some(send) => send,
+                    None => self.connect(&host, port, &server_name).await?,
+                };
+                match send.send_request(req()?).await {
+                    Ok(resp) => break (send, resp),
+                    Err(e) if fresh => return Err(e.to_string()),
+                    Err(_) => {}
+                }
             };
-            let tcp = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| format!("dial tcp {authority}: connect: {e}"))?;
-            let _ = tcp.set_nodelay(true);
-            let name = rustls_pki_types::ServerName::try_from(server_name.clone())
-                .map_err(|e| e.to_string())?;
-            let tls = tokio_rustls::TlsConnector::from(tls)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("tls: failed to verify certificate: {e}"))?;
-            let req = Request::post(path.as_str())
-                .header(http::header::HOST, &server_name)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .header(http::header::ACCEPT, "application/json, */*")
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| e.to_string())?;
-            let resp = crate::kubelet_client::exchange(tls, req).await?;
             let status = resp.status();
             let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
                 .collect()
                 .await
                 .map_err(|e| e.to_string())?
                 .to_bytes();
+            if send.ready().await.is_ok() {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                if idle.len() < MAX_IDLE {
+                    idle.push(Idle { host, port, send });
+                }
+            }
             if !status.is_success() {
                 return Err(status_error(status, &bytes));
             }
@@ -288,6 +307,57 @@ impl Webhook {
             }),
             Err(_) => Err(go("context deadline exceeded".into())),
         }
+    }
+
+    /// A kept connection to `host:port` that is still open.
+    async fn take_idle(&self, host: &str, port: u16) -> Option<SendRequest<Full<Bytes>>> {
+        loop {
+            let found = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let i = idle.iter().position(|c| c.host == host && c.port == port)?;
+                idle.swap_remove(i).send
+            };
+            let mut send = found;
+            if !send.is_closed() && send.ready().await.is_ok() {
+                return Some(send);
+            }
+        }
+    }
+
+    /// A new TLS connection to the webhook, trusting its caBundle.
+    async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        server_name: &str,
+    ) -> Result<SendRequest<Full<Bytes>>, String> {
+        let tls = match &self.tls {
+            Ok(Some(tls)) => tls.clone(),
+            Ok(None) => system_tls().await?,
+            Err(e) => return Err(e.clone()),
+        };
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let tcp = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("dial tcp {authority}: connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let name = rustls_pki_types::ServerName::try_from(server_name.to_owned())
+            .map_err(|e| e.to_string())?;
+        let tls = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: failed to verify certificate: {e}"))?;
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(send)
     }
 
     /// A ready endpoint of the Service: its ClusterIP is not reachable
