@@ -2417,3 +2417,71 @@ stringData: {secret-key: other-namespace-value}
     assert_eq!(last["exitCode"], 0, "{last}");
     assert_eq!(last["reason"], "Completed", "{last}");
 }
+
+/// Container log rotation (`--container-log-max-size`,
+/// `--container-log-max-files`): a chatty container's log is rotated,
+/// older rotations gzipped, at most the set number of files kept, and
+/// the runtime writes on into a fresh log that `kubectl logs` reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_container_logs_rotate() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up_with(
+        "10.245.54.0/24",
+        &[],
+        &[
+            "--container-log-max-size",
+            "20Ki",
+            "--container-log-max-files",
+            "3",
+        ],
+    )
+    .await;
+    let pods = c.pods().await;
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [busybox("chatty",
+            "i=0; while true; do i=$((i+1)); echo line-$i-$(head -c 1000 /dev/zero | tr '\\0' x); sleep 0.02; done")]
+    });
+    pods.create(&PostParams::default(), &pod("chatty", spec))
+        .await
+        .expect("create");
+    let p = wait_phase(&pods, "chatty", "Running").await;
+    let dir = log_dir(&p).join("chatty");
+    let deadline = Instant::now() + PATIENCE;
+    let files = loop {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        if names.iter().any(|n| n.ends_with(".gz")) {
+            break names;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no compressed rotation: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(files.len() <= 3, "{files:?}");
+    assert!(files.contains(&"0.log".to_owned()), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|n| n.starts_with("0.log.") && !n.ends_with(".gz")),
+        "{files:?}"
+    );
+    // The fresh log gets the container's output.
+    let tail = c.cluster.kubectl_ok(&["logs", "chatty", "--tail=1"]);
+    assert!(
+        tail.starts_with("line-") && tail.trim_end().ends_with("xxx"),
+        "{tail}"
+    );
+    let size = std::fs::metadata(dir.join("0.log"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(size > 0, "the reopened log is empty");
+}

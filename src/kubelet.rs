@@ -68,6 +68,12 @@ pub struct Flags {
     pub healthz_port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     pub healthz_bind_address: std::net::IpAddr,
+    /// A container log is rotated once it grows past this size.
+    #[arg(long, default_value = rkube_kubelet::cri::logrotate::DEFAULT_MAX_SIZE)]
+    pub container_log_max_size: String,
+    /// At most this many log files per container (the current one too).
+    #[arg(long, default_value_t = rkube_kubelet::cri::logrotate::DEFAULT_MAX_FILES)]
+    pub container_log_max_files: usize,
     /// Unsafe sysctls (or `prefix*` patterns) pods may set, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub allowed_unsafe_sysctls: Vec<String>,
@@ -105,6 +111,8 @@ impl Flags {
             client_ca_file: None,
             allowed_unsafe_sysctls: Vec::new(),
             healthz_port: rkube_kubelet::server::DEFAULT_HEALTHZ_PORT,
+            container_log_max_size: rkube_kubelet::cri::logrotate::DEFAULT_MAX_SIZE.into(),
+            container_log_max_files: rkube_kubelet::cri::logrotate::DEFAULT_MAX_FILES,
             healthz_bind_address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         }
     }
@@ -251,6 +259,23 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         "--runtime: unknown runtime {:?} (expected simulated or remote)",
         flags.runtime
     );
+    let max_size = rkube_scheduler::quantity::value(&flags.container_log_max_size)
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .with_context(|| {
+            format!(
+                "--container-log-max-size: {:?} is not a positive quantity",
+                flags.container_log_max_size
+            )
+        })?;
+    anyhow::ensure!(
+        flags.container_log_max_files >= 2,
+        "--container-log-max-files must be at least 2"
+    );
+    let log_policy = rkube_kubelet::cri::logrotate::Policy {
+        max_size,
+        max_files: flags.container_log_max_files,
+    };
     ensure_dir(&flags.root_dir)?;
     let pod_cidr = flags
         .pod_cidr
@@ -282,9 +307,12 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             }
         }
     };
+    let rotation = runtime.clone();
+    let rotation = rotation.rotate_logs(log_policy);
     tokio::select! {
         r = rkube_kubelet::run(client, vec![node], runtime) => r,
         r = server => r.context("the kubelet server"),
+        () = rotation => anyhow::bail!("log rotation ended"),
         () = healthz => anyhow::bail!("the healthz server ended"),
         () = supervise => anyhow::bail!("containerd supervision ended"),
         () = static_pods => anyhow::bail!("the static pod source ended"),

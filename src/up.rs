@@ -54,6 +54,11 @@ pub struct Flags {
     /// The port of the real node's kubelet server.
     #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_PORT)]
     pub kubelet_port: u16,
+    /// The real node's container log rotation (the kubelet's flags).
+    #[arg(long, default_value = rkube_kubelet::cri::logrotate::DEFAULT_MAX_SIZE)]
+    pub container_log_max_size: String,
+    #[arg(long, default_value_t = rkube_kubelet::cri::logrotate::DEFAULT_MAX_FILES)]
+    pub container_log_max_files: usize,
     /// The real node's kubelet plain-HTTP /healthz port (0: none).
     #[arg(long, default_value_t = rkube_kubelet::server::DEFAULT_HEALTHZ_PORT)]
     pub kubelet_healthz_port: u16,
@@ -209,6 +214,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         kubelet.node_ip = Some(node_ip);
         kubelet.port = flags.kubelet_port;
         kubelet.healthz_port = flags.kubelet_healthz_port;
+        kubelet.container_log_max_size = flags.container_log_max_size.clone();
+        kubelet.container_log_max_files = flags.container_log_max_files;
         kubelet.tls_cert_file = Some(cert);
         kubelet.tls_private_key_file = Some(key);
         kubelet.client_ca_file = Some(pki_dir.join("ca.crt"));

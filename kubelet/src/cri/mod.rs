@@ -11,6 +11,7 @@ pub mod client;
 pub mod env;
 pub mod hooks;
 pub mod hosts;
+pub mod logrotate;
 pub mod probes;
 pub mod termination;
 pub mod tokens;
@@ -408,6 +409,55 @@ impl CriRuntime {
     /// The log file of a container this kubelet created.
     pub fn log_path(&self, container_id: &str) -> Option<PathBuf> {
         lock(&self.log_paths).get(container_id).cloned()
+    }
+
+    /// Rotates the logs of running containers per `policy`, every
+    /// `MONITOR_INTERVAL`, for ever.
+    pub async fn rotate_logs(&self, policy: logrotate::Policy) {
+        loop {
+            tokio::time::sleep(logrotate::MONITOR_INTERVAL).await;
+            let running: Vec<(String, PathBuf)> = {
+                let views = lock(&self.views);
+                let paths = lock(&self.log_paths);
+                views
+                    .values()
+                    .flat_map(|v| {
+                        let s = &v.status;
+                        s.init_containers
+                            .iter()
+                            .chain(&s.containers)
+                            .chain(&s.ephemeral_containers)
+                    })
+                    .filter(|r| matches!(r.state, ContainerState::Running { .. }))
+                    .filter_map(|r| {
+                        let id = r.container_id.rsplit("://").next()?.to_owned();
+                        let path = paths.get(&id)?.clone();
+                        Some((id, path))
+                    })
+                    .collect()
+            };
+            for (id, path) in running {
+                match logrotate::rotate_if_needed(&path, &policy) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let mut rt = self.rt();
+                        let reopen = rt.reopen_container_log(cri::ReopenContainerLogRequest {
+                            container_id: id.clone(),
+                        });
+                        match tokio::time::timeout(Duration::from_secs(10), reopen).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(container = %id, "reopening the container log: {e}")
+                            }
+                            Err(_) => {
+                                tracing::warn!(container = %id, "reopening the container log: timed out")
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(log = %path.display(), "rotating: {e}"),
+                }
+            }
+        }
     }
 
     fn publish(&self, pod: &Pod, state: &PodState) {
