@@ -1328,7 +1328,8 @@ fn stdout_lines(pod: &Value, container: &str) -> Vec<String> {
 
 /// Upstream's "KubeletManagedEtcHosts" and "hostAliases" conformance
 /// tests: the kubelet writes /etc/hosts unless the container mounts its
-/// own or the pod uses the host's network.
+/// own or the pod uses the host's network; and a pod's own DNS settings
+/// (`dnsPolicy: None`).
 #[tokio::test(flavor = "multi_thread")]
 async fn cri_kubelet_managed_etc_hosts_and_host_aliases() {
     if !can_run() {
@@ -1357,6 +1358,15 @@ async fn cri_kubelet_managed_etc_hosts_and_host_aliases() {
             json!({
                 "restartPolicy": "Never", "hostname": "db", "subdomain": "backend",
                 "containers": [busybox("plain", cat)]
+            }),
+        ),
+        (
+            "dns",
+            json!({
+                "restartPolicy": "Never", "dnsPolicy": "None",
+                "dnsConfig": {"nameservers": ["1.1.1.1"], "searches": ["resolv.conf.local"],
+                              "options": [{"name": "ndots", "value": "2"}]},
+                "containers": [busybox("plain", "cat /etc/resolv.conf")]
             }),
         ),
         (
@@ -1399,6 +1409,21 @@ async fn cri_kubelet_managed_etc_hosts_and_host_aliases() {
     let lines = stdout_lines(&named, "plain");
     assert!(
         lines.contains(&format!("{ip}\tdb.backend.default.svc.cluster.local\tdb")),
+        "{lines:?}"
+    );
+    // dnsPolicy None: the pod's dnsConfig is its resolv.conf.
+    let dns = wait_phase(&pods, "dns", "Succeeded").await;
+    let lines = stdout_lines(&dns, "plain");
+    for line in [
+        "nameserver 1.1.1.1",
+        "search resolv.conf.local",
+        "options ndots:2",
+    ] {
+        assert!(lines.iter().any(|l| l == line), "{line:?} in {lines:?}");
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("nameserver")).count(),
+        1,
         "{lines:?}"
     );
     // Host network: the node's file, with the aliases after it.

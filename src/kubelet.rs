@@ -68,6 +68,16 @@ pub struct Flags {
     pub healthz_port: u16,
     #[arg(long, default_value = "127.0.0.1")]
     pub healthz_bind_address: std::net::IpAddr,
+    /// Cluster DNS server IPs for ClusterFirst pods, comma-separated
+    /// (none: pods use the node's resolver settings, as upstream).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<String>,
+    /// The cluster's DNS domain (pods' search paths and FQDNs).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The node's resolver configuration that pods start from.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
     /// A container log is rotated once it grows past this size.
     #[arg(long, default_value = rkube_kubelet::cri::logrotate::DEFAULT_MAX_SIZE)]
     pub container_log_max_size: String,
@@ -111,6 +121,9 @@ impl Flags {
             client_ca_file: None,
             allowed_unsafe_sysctls: Vec::new(),
             healthz_port: rkube_kubelet::server::DEFAULT_HEALTHZ_PORT,
+            cluster_dns: Vec::new(),
+            cluster_domain: "cluster.local".into(),
+            resolv_conf: "/etc/resolv.conf".into(),
             container_log_max_size: rkube_kubelet::cri::logrotate::DEFAULT_MAX_SIZE.into(),
             container_log_max_files: rkube_kubelet::cri::logrotate::DEFAULT_MAX_FILES,
             healthz_bind_address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -153,10 +166,21 @@ async fn cri_runtime(
     if let Some(dir) = &flags.image_archive_dir {
         rkube_kubelet::containerd::import_archives(&endpoint, dir).await?;
     }
-    let runtime =
-        rkube_kubelet::CriRuntime::new(cri, client, host_ip.to_owned(), flags.root_dir.clone())
-            .await
-            .context("asking the runtime its version")?;
+    let dns = rkube_kubelet::cri::dns::Settings {
+        cluster_dns: flags.cluster_dns.clone(),
+        cluster_domain: flags.cluster_domain.clone(),
+        // No file: empty settings (upstream allows --resolv-conf="").
+        host: std::fs::read_to_string(&flags.resolv_conf).unwrap_or_default(),
+    };
+    let runtime = rkube_kubelet::CriRuntime::new(
+        cri,
+        client,
+        host_ip.to_owned(),
+        flags.root_dir.clone(),
+        dns,
+    )
+    .await
+    .context("asking the runtime its version")?;
     Ok((Arc::new(runtime), supervise))
 }
 

@@ -7,9 +7,6 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{HostAlias, Pod};
 
-/// The kubelet runs with upstream's default `--cluster-domain`.
-const CLUSTER_DOMAIN: &str = "cluster.local";
-
 /// The pod's hostname as its containers see it: `hostname`, else the pod
 /// name cut to a DNS label's 63 characters.
 pub fn hostname(pod: &Pod) -> String {
@@ -37,8 +34,9 @@ fn aliases(list: &[HostAlias]) -> String {
     out
 }
 
-/// The file's content for a pod with these IPs.
-pub fn content(pod: &Pod, pod_ips: &[&str], node_hosts: &str) -> String {
+/// The file's content for a pod with these IPs, in `domain` (the
+/// kubelet's `--cluster-domain`).
+pub fn content(pod: &Pod, pod_ips: &[&str], node_hosts: &str, domain: &str) -> String {
     let spec = pod.spec.as_ref();
     let list = spec
         .and_then(|s| s.host_aliases.as_deref())
@@ -63,9 +61,7 @@ pub fn content(pod: &Pod, pod_ips: &[&str], node_hosts: &str) -> String {
         match subdomain {
             Some(sub) => {
                 let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
-                out.push_str(&format!(
-                    "{ip}\t{host}.{sub}.{ns}.svc.{CLUSTER_DOMAIN}\t{host}\n"
-                ));
+                out.push_str(&format!("{ip}\t{host}.{sub}.{ns}.svc.{domain}\t{host}\n"));
             }
             None => out.push_str(&format!("{ip}\t{host}\n")),
         }
@@ -77,7 +73,12 @@ pub fn content(pod: &Pod, pod_ips: &[&str], node_hosts: &str) -> String {
 /// Writes the pod's hosts file under its directory once (a container
 /// restart keeps what is there) and returns its path; None while the pod
 /// has no IP, as upstream mounts none then.
-pub fn ensure(pod_dir: &Path, pod: &Pod, pod_ip: &str) -> anyhow::Result<Option<PathBuf>> {
+pub fn ensure(
+    pod_dir: &Path,
+    pod: &Pod,
+    pod_ip: &str,
+    domain: &str,
+) -> anyhow::Result<Option<PathBuf>> {
     if pod_ip.is_empty() {
         return Ok(None);
     }
@@ -87,7 +88,7 @@ pub fn ensure(pod_dir: &Path, pod: &Pod, pod_ip: &str) -> anyhow::Result<Option<
     }
     let node = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     std::fs::create_dir_all(pod_dir)?;
-    std::fs::write(&path, content(pod, &[pod_ip], &node))?;
+    std::fs::write(&path, content(pod, &[pod_ip], &node, domain))?;
     Ok(Some(path))
 }
 
@@ -113,7 +114,7 @@ mod tests {
                 {"ip": "10.0.0.1", "hostnames": ["baz"]}
             ]
         }));
-        let text = content(&p, &["10.244.0.5"], "");
+        let text = content(&p, &["10.244.0.5"], "", "cluster.local");
         assert!(text.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(text.contains("\n10.244.0.5\tweb-0\n"), "{text}");
         assert!(text.ends_with(
@@ -124,7 +125,7 @@ mod tests {
     #[test]
     fn subdomain_gives_the_fqdn() {
         let p = pod(json!({"containers": [], "hostname": "db", "subdomain": "svc1"}));
-        let text = content(&p, &["10.1.2.3"], "");
+        let text = content(&p, &["10.1.2.3"], "", "cluster.local");
         assert!(
             text.ends_with("10.1.2.3\tdb.svc1.shop.svc.cluster.local\tdb\n"),
             "{text}"
@@ -137,7 +138,12 @@ mod tests {
             "containers": [], "hostNetwork": true,
             "hostAliases": [{"ip": "1.2.3.4", "hostnames": ["x"]}]
         }));
-        let text = content(&p, &["192.168.1.2"], "127.0.0.1 localhost\n");
+        let text = content(
+            &p,
+            &["192.168.1.2"],
+            "127.0.0.1 localhost\n",
+            "cluster.local",
+        );
         assert_eq!(
             text,
             "127.0.0.1 localhost\n\n# Entries added by HostAliases.\n1.2.3.4\tx\n"

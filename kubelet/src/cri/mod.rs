@@ -8,6 +8,7 @@
 
 pub mod atomic;
 pub mod client;
+pub mod dns;
 pub mod env;
 pub mod hooks;
 pub mod hosts;
@@ -200,6 +201,7 @@ pub struct CriRuntime {
     host_ip: String,
     /// The kubelet's --root-dir: pod volumes live under `pods/<uid>`.
     root_dir: PathBuf,
+    dns: dns::Settings,
     pods: Mutex<HashMap<String, Arc<tokio::sync::Mutex<PodState>>>>,
 }
 
@@ -275,7 +277,7 @@ fn labels(pod: &Pod) -> HashMap<String, String> {
     l
 }
 
-fn sandbox_config(pod: &Pod) -> cri::PodSandboxConfig {
+fn sandbox_config(pod: &Pod, dns: &dns::Settings) -> cri::PodSandboxConfig {
     let spec = pod.spec.as_ref();
     let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
     let host_pid = spec.and_then(|s| s.host_pid).unwrap_or(false);
@@ -301,6 +303,7 @@ fn sandbox_config(pod: &Pod) -> cri::PodSandboxConfig {
             hostname
         },
         log_directory: pod_log_dir(pod).display().to_string(),
+        dns_config: Some(dns::config(pod, dns)),
         labels: labels(pod),
         annotations: pod
             .metadata
@@ -373,6 +376,7 @@ impl CriRuntime {
         client: kube::Client,
         host_ip: String,
         root_dir: PathBuf,
+        dns: dns::Settings,
     ) -> anyhow::Result<CriRuntime> {
         let version = cri.version().await?;
         Ok(CriRuntime {
@@ -381,6 +385,7 @@ impl CriRuntime {
             version,
             host_ip,
             root_dir,
+            dns,
             pods: Mutex::new(HashMap::new()),
             views: Mutex::new(HashMap::new()),
             log_paths: Mutex::new(HashMap::new()),
@@ -594,7 +599,7 @@ impl CriRuntime {
         tracing::info!(pod = %uid, sandbox = %sandbox.id, "took over a running pod");
         Some(PodState {
             sandbox_id: sandbox.id,
-            sandbox_config: sandbox_config(pod),
+            sandbox_config: sandbox_config(pod, &self.dns),
             pod_ip,
             volumes: prepared,
             init,
@@ -717,7 +722,12 @@ impl CriRuntime {
         let vars: HashMap<String, String> = env.iter().cloned().collect();
         let mut mounts = volumes::mounts(&state.volumes, c.volume_mounts.as_ref(), &vars)?;
         if !mounts.iter().any(|m| m.container_path == "/etc/hosts")
-            && let Some(hosts) = hosts::ensure(&volumes::pod_dir(&self.root_dir, pod), pod, pod_ip)?
+            && let Some(hosts) = hosts::ensure(
+                &volumes::pod_dir(&self.root_dir, pod),
+                pod,
+                pod_ip,
+                &self.dns.cluster_domain,
+            )?
         {
             mounts.push(cri::Mount {
                 container_path: "/etc/hosts".into(),
@@ -1311,7 +1321,7 @@ impl Runtime for CriRuntime {
         let prepared = volumes::prepare(&self.root_dir, &self.client, pod).await?;
         let log_dir = pod_log_dir(pod);
         std::fs::create_dir_all(&log_dir)?;
-        let config = sandbox_config(pod);
+        let config = sandbox_config(pod, &self.dns);
         let runtime_handler = self.runtime_handler(pod).await?;
         let sandbox_id = self
             .rt()
