@@ -402,7 +402,12 @@ pub fn stopped(pod: &Pod, why: Stop, last: Option<&StartedPod>, now: DateTime<Ut
     // What the runtime saw the containers exit with, by name.
     let exits: std::collections::HashMap<&str, &ContainerRecord> = last
         .into_iter()
-        .flat_map(|l| l.containers.iter().chain(l.init_containers.iter()))
+        .flat_map(|l| {
+            l.containers
+                .iter()
+                .chain(&l.init_containers)
+                .chain(&l.ephemeral_containers)
+        })
         .filter(|r| matches!(r.state, ContainerState::Exited { .. }))
         .map(|r| (r.name.as_str(), r))
         .collect();
@@ -460,6 +465,11 @@ pub fn stopped(pod: &Pod, why: Stop, last: Option<&StartedPod>, now: DateTime<Ut
     });
     if !init.is_empty() {
         out["initContainerStatuses"] = json!(init);
+    }
+    // Ephemeral containers end too, but don't decide the phase.
+    let ephemeral = stop(status.and_then(|s| s.ephemeral_container_statuses.as_ref()));
+    if !ephemeral.is_empty() {
+        out["ephemeralContainerStatuses"] = json!(ephemeral);
     }
     if why == Stop::DeadlineExceeded {
         out["reason"] = json!("DeadlineExceeded");
