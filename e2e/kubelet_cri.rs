@@ -2510,3 +2510,64 @@ async fn cri_container_logs_rotate() {
         .unwrap_or(0);
     assert!(size > 0, "the reopened log is empty");
 }
+
+/// Upstream's [Slow] "failing subpath expansion can be modified during
+/// the lifecycle of a container": a `subPathExpr` naming an annotation
+/// the pod lacks keeps it from running, and adding the annotation lets
+/// it start; then it is deleted gracefully.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_failing_sub_path_expansion_fixed_by_an_update() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.55.0/24").await;
+    let pods = c.pods().await;
+    let mut ctr = busybox("dapi-container", "sleep 600");
+    ctr["env"] = json!([
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "ANNOTATION", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['mysubpath']"}}}
+    ]);
+    ctr["volumeMounts"] = json!([
+        {"name": "workdir1", "mountPath": "/subpath_mount", "subPathExpr": "$(ANNOTATION)/$(POD_NAME)"},
+        {"name": "workdir1", "mountPath": "/volume_mount"}
+    ]);
+    let spec = json!({
+        "terminationGracePeriodSeconds": 1,
+        "containers": [ctr],
+        "volumes": [{"name": "workdir1", "emptyDir": {}}]
+    });
+    let mut p = pod("var-expansion", spec);
+    p.metadata.annotations = Some([("notmysubpath".to_owned(), "mypath".to_owned())].into());
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create");
+    let waiting = wait_until("CreateContainerConfigError", || async {
+        let p = pod_json(&pods, "var-expansion").await?;
+        let w = &p["status"]["containerStatuses"][0]["state"]["waiting"];
+        (w["reason"] == "CreateContainerConfigError").then(|| w.clone())
+    })
+    .await;
+    assert!(
+        waiting["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("missing value for ANNOTATION"),
+        "{waiting}"
+    );
+    let patch = json!({"metadata": {"annotations": {"mysubpath": "mypath"}}});
+    pods.patch(
+        "var-expansion",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .expect("patch");
+    wait_phase(&pods, "var-expansion", "Running").await;
+    // The expansion made the subpath in the volume.
+    let ls = c
+        .cluster
+        .kubectl_ok(&["exec", "var-expansion", "--", "ls", "/volume_mount/mypath"]);
+    assert_eq!(ls.trim(), "var-expansion");
+    let (_, terminating) = delete_and_watch(&pods, "var-expansion", None).await;
+    assert!(terminating, "graceful deletion");
+}

@@ -305,6 +305,27 @@ async fn streaming_port_forward_and_proxy() {
     }
     let _ = proxy.kill();
     let _ = proxy.wait();
+    // kubectl proxy --unix-socket: the API's versions through the socket.
+    let socket = c.cluster.dir.path().join("proxy.sock");
+    let arg = format!("--unix-socket={}", socket.display());
+    let mut proxy = spawn_kubectl(&c, "kubectl", &["proxy", &arg]);
+    line_with(&mut proxy, "Starting to serve on");
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("proxy socket");
+    stream
+        .write_all(b"GET /api HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    // The JSON body, whether or not it came chunked.
+    let body = answer
+        .find('{')
+        .zip(answer.rfind('}'))
+        .map(|(a, b)| &answer[a..=b])
+        .unwrap_or("");
+    let versions: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    assert_eq!(versions["versions"], json!(["v1"]), "{answer}");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
     // nodes/proxy reaches the kubelet.
     let path = format!("/api/v1/nodes/{}/proxy/healthz", c.node);
     assert_eq!(c.cluster.kubectl_ok(&["get", "--raw", &path]).trim(), "ok");
