@@ -73,6 +73,15 @@ impl CriCluster {
     /// With images hack/images builds besides pause and busybox, and more
     /// `rkube up` flags.
     pub(crate) async fn up_with(pod_cidr: &str, extra: &[&str], args: &[&str]) -> CriCluster {
+        Self::start(pod_cidr, extra, args, false).await
+    }
+
+    /// Everything `rkube up` runs, the controller manager too.
+    pub(crate) async fn up_full(pod_cidr: &str) -> CriCluster {
+        Self::start(pod_cidr, &[], &[], true).await
+    }
+
+    async fn start(pod_cidr: &str, extra: &[&str], args: &[&str], controllers: bool) -> CriCluster {
         let images = tempfile::tempdir().expect("tempdir");
         let built = Command::new("python3")
             .arg(repo().join("hack/images/build.py"))
@@ -95,7 +104,11 @@ impl CriCluster {
             pod_cidr,
         ];
         all.extend(args);
-        let cluster = Cluster::up_with_scheduler_and_args(&all).await;
+        let cluster = if controllers {
+            Cluster::up_full(&all).await
+        } else {
+            Cluster::up_with_scheduler_and_args(&all).await
+        };
         let nodes: Api<Node> = Api::all(cluster.client().await);
         let node = wait_until("the node to be Ready", || async {
             let list = nodes.list(&Default::default()).await.ok()?;
@@ -2570,4 +2583,82 @@ async fn cri_failing_sub_path_expansion_fixed_by_an_update() {
     assert_eq!(ls.trim(), "var-expansion");
     let (_, terminating) = delete_and_watch(&pods, "var-expansion", None).await;
     assert!(terminating, "graceful deletion");
+}
+
+/// Upstream's "EmptyDir wrapper volumes should not cause race condition
+/// when used for configmaps": a ReplicationController of 5 pods on the
+/// node, each mounting the same 50 ConfigMaps, all reach Running; and
+/// they go when it is deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_many_configmap_volumes_on_a_replication_controller() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up_full("10.245.56.0/24").await;
+    let count = 50;
+    let mut objects = String::new();
+    for i in 0..count {
+        objects.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: racey-configmap-{i}}}\ndata: {{data-1: value-1}}\n"
+        ));
+    }
+    c.cluster
+        .kubectl_ok_with_input(&["apply", "-f", "-"], &objects);
+    let volumes: Vec<Value> = (0..count)
+        .map(|i| json!({"name": format!("racey-configmap-{i}"), "configMap": {"name": format!("racey-configmap-{i}")}}))
+        .collect();
+    let mounts: Vec<Value> = (0..count)
+        .map(|i| json!({"name": format!("racey-configmap-{i}"), "mountPath": format!("/etc/config-{i}")}))
+        .collect();
+    let rc = json!({
+        "apiVersion": "v1", "kind": "ReplicationController",
+        "metadata": {"name": "wrapped-volume-race"},
+        "spec": {
+            "replicas": 5,
+            "selector": {"name": "wrapped-volume-race"},
+            "template": {
+                "metadata": {"labels": {"name": "wrapped-volume-race"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "test-container",
+                        "image": "docker.io/library/busybox:1.36",
+                        "command": ["sh", "-c", "cat /etc/config-49/data-1; sleep 600"],
+                        "volumeMounts": mounts
+                    }],
+                    "volumes": volumes
+                }
+            }
+        }
+    });
+    c.cluster
+        .kubectl_ok_with_input(&["apply", "-f", "-"], &rc.to_string());
+    let pods = c.pods().await;
+    let params = kube::api::ListParams::default().labels("name=wrapped-volume-race");
+    wait_until("5 pods Running", || async {
+        let list = pods.list(&params).await.ok()?;
+        let running = list
+            .items
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count();
+        (running == 5).then_some(())
+    })
+    .await;
+    c.cluster.kubectl_ok(&[
+        "delete",
+        "rc",
+        "wrapped-volume-race",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    wait_until("the pods to go", || async {
+        pods.list(&params)
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
 }
