@@ -2662,3 +2662,221 @@ async fn cri_many_configmap_volumes_on_a_replication_controller() {
     })
     .await;
 }
+
+/// More of upstream's volume and env tests, as they set them up: mapped
+/// items with the default mode (also read by a non-root user), projected
+/// volumes with `defaultMode: 0400` over ConfigMap and Secret items, the
+/// same Secret or ConfigMap in two volumes of one kind, one projected
+/// volume with all three sources, optional sources that appear and go,
+/// `envFrom` of a ConfigMap and a Secret without prefix, resources as env
+/// with the default divisor, and `$(VAR)` in a command.
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_volume_mappings_optional_sources_and_env() {
+    if !can_run() {
+        return;
+    }
+    let c = CriCluster::up("10.245.57.0/24").await;
+    c.cluster.kubectl_ok_with_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cm}
+data: {data-1: value-1, data-2: value-2}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {data-1: secret-1, data-2: secret-2}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: delete-me}
+data: {data-1: doomed}
+"#,
+    );
+    let pods = c.pods().await;
+    let cm_item = json!([{"key": "data-2", "path": "path/to/data-2"}]);
+    let sec_item = json!([{"key": "data-1", "path": "new-path-data-1"}]);
+    let files = [
+        "/cm-map/path/to/data-2",
+        "/sec-map/new-path-data-1",
+        "/proj-0400/path/to/data-2",
+        "/proj-0400/new-path-data-1",
+        "/proj-map/path/to/data-2",
+        "/sec-a/data-1",
+        "/sec-b/data-2",
+        "/proj-a/data-1",
+        "/proj-b/data-1",
+        "/all/podname",
+        "/all/cm",
+        "/all/secret",
+    ];
+    let show = files
+        .iter()
+        .map(|f| format!("echo {f}:$(stat -L -c %A {f}):$(cat {f});"))
+        .collect::<String>();
+    let mounts: Vec<Value> = [
+        "cm-map",
+        "sec-map",
+        "proj-0400",
+        "proj-map",
+        "sec-a",
+        "sec-b",
+        "proj-a",
+        "proj-b",
+        "all",
+        "optional",
+        "proj-optional",
+    ]
+    .iter()
+    .map(|v| json!({"name": v, "mountPath": format!("/{v}")}))
+    .collect();
+    let mut reader = json!({
+        "name": "reader",
+        "image": "docker.io/library/busybox:1.36",
+        "command": ["sh", "-c", ""],
+        "resources": {"requests": {"cpu": "250m", "memory": "32Mi"}, "limits": {"cpu": "1250m", "memory": "64Mi"}},
+        "envFrom": [{"configMapRef": {"name": "cm"}}, {"secretRef": {"name": "sec"}, "prefix": "X_"}],
+        "env": [
+            {"name": "DATA_2", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "data-2"}}},
+            {"name": "CPU_REQUEST", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu"}}},
+            {"name": "MEMORY_LIMIT", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
+            {"name": "MESSAGE", "value": "command-expanded"}
+        ],
+        "volumeMounts": mounts
+    });
+    // Upstream's secretRef env test reads the keys as they are; a prefix
+    // shows they came from the Secret.
+    reader["command"][2] = json!(format!(
+        "{show} tr '\\0' '\\n' < /proc/1/environ | grep -E '^(X_)?data-[12]=' | sort; echo env:$DATA_2:$CPU_REQUEST:$MEMORY_LIMIT; echo $(MESSAGE)"
+    ));
+    let mut nonroot = busybox(
+        "nonroot",
+        "for f in /cm-map/path/to/data-2 /proj-map/path/to/data-2; do echo $f:$(cat $f); done",
+    );
+    nonroot["securityContext"] = json!({"runAsUser": 1000});
+    nonroot["volumeMounts"] = json!([
+        {"name": "cm-map", "mountPath": "/cm-map"},
+        {"name": "proj-map", "mountPath": "/proj-map"}
+    ]);
+    let mut watcher = busybox(
+        "watcher",
+        "while true; do echo cm:$(ls /optional):$(cat /optional/data-1 2>/dev/null) secret:$(ls /proj-optional):$(cat /proj-optional/data-1 2>/dev/null); sleep 0.5; done",
+    );
+    watcher["volumeMounts"] = json!([
+        {"name": "optional", "mountPath": "/optional"},
+        {"name": "proj-optional", "mountPath": "/proj-optional"}
+    ]);
+    let spec = json!({
+        "restartPolicy": "OnFailure",
+        "terminationGracePeriodSeconds": 1,
+        "containers": [reader, nonroot, watcher],
+        "volumes": [
+            {"name": "cm-map", "configMap": {"name": "cm", "items": cm_item}},
+            {"name": "sec-map", "secret": {"secretName": "sec", "items": sec_item}},
+            {"name": "proj-0400", "projected": {"defaultMode": 0o400, "sources": [
+                {"configMap": {"name": "cm", "items": cm_item}},
+                {"secret": {"name": "sec", "items": sec_item}}
+            ]}},
+            {"name": "proj-map", "projected": {"sources": [{"configMap": {"name": "cm", "items": cm_item}}]}},
+            {"name": "sec-a", "secret": {"secretName": "sec"}},
+            {"name": "sec-b", "secret": {"secretName": "sec"}},
+            {"name": "proj-a", "projected": {"sources": [{"secret": {"name": "sec"}}]}},
+            {"name": "proj-b", "projected": {"sources": [{"configMap": {"name": "cm"}}]}},
+            {"name": "all", "projected": {"sources": [
+                {"downwardAPI": {"items": [{"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+                {"configMap": {"name": "cm", "items": [{"key": "data-1", "path": "cm"}]}},
+                {"secret": {"name": "sec", "items": [{"key": "data-1", "path": "secret"}]}}
+            ]}},
+            {"name": "optional", "configMap": {"name": "delete-me", "optional": true}},
+            {"name": "proj-optional", "projected": {"sources": [
+                {"secret": {"name": "create-me", "optional": true}}
+            ]}}
+        ]
+    });
+    pods.create(&PostParams::default(), &pod("mapped", spec))
+        .await
+        .expect("create");
+    let deadline = Instant::now() + PATIENCE;
+    let done = loop {
+        let p = pod_json(&pods, "mapped").await.unwrap_or_default();
+        let finished = p["status"]["containerStatuses"]
+            .as_array()
+            .is_some_and(|s| {
+                s.iter()
+                    .filter(|s| s["name"] != "watcher")
+                    .all(|s| s["state"]["terminated"].is_object())
+            });
+        if finished {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reader and nonroot: {}",
+            p["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (rw, r) = ("-rw-r--r--", "-r--------");
+    let mut expected: Vec<String> = [
+        ("/cm-map/path/to/data-2", rw, "value-2"),
+        ("/sec-map/new-path-data-1", rw, "secret-1"),
+        ("/proj-0400/path/to/data-2", r, "value-2"),
+        ("/proj-0400/new-path-data-1", r, "secret-1"),
+        ("/proj-map/path/to/data-2", rw, "value-2"),
+        ("/sec-a/data-1", rw, "secret-1"),
+        ("/sec-b/data-2", rw, "secret-2"),
+        ("/proj-a/data-1", rw, "secret-1"),
+        ("/proj-b/data-1", rw, "value-1"),
+        ("/all/podname", rw, "mapped"),
+        ("/all/cm", rw, "value-1"),
+        ("/all/secret", rw, "secret-1"),
+    ]
+    .iter()
+    .map(|(f, m, t)| format!("{f}:{m}:{t}"))
+    .collect();
+    // cpu 250m with divisor 1 rounds up to 1; 64Mi in bytes.
+    for line in [
+        "X_data-1=secret-1",
+        "X_data-2=secret-2",
+        "data-1=value-1",
+        "data-2=value-2",
+    ] {
+        expected.push(line.to_owned());
+    }
+    expected.push("env:secret-2:1:67108864".to_owned());
+    expected.push("command-expanded".to_owned());
+    assert_eq!(stdout_lines(&done, "reader"), expected);
+    assert_eq!(
+        stdout_lines(&done, "nonroot"),
+        [
+            "/cm-map/path/to/data-2:value-2",
+            "/proj-map/path/to/data-2:value-2"
+        ]
+    );
+    // Optional sources: the deleted ConfigMap's file goes, the Secret
+    // created later appears.
+    let watched = |text: &'static str| {
+        let pods = pods.clone();
+        async move {
+            wait_until(&format!("the watcher to print {text:?}"), || async {
+                let p = pod_json(&pods, "mapped").await?;
+                let log = read_log(&p, "watcher", 0);
+                let last = log.lines().last()?.split_once(" stdout F ")?.1.to_owned();
+                (last == text).then_some(())
+            })
+            .await
+        }
+    };
+    watched("cm:data-1:doomed secret::").await;
+    c.cluster.kubectl_ok(&["delete", "configmap", "delete-me"]);
+    c.cluster.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "create-me",
+        "--from-literal=data-1=born",
+    ]);
+    watched("cm:: secret:data-1:born").await;
+}
