@@ -1,7 +1,8 @@
 //! sig-node conformance behaviours that need pods to run but no process:
 //! Pods (host IP, submit/remove, update, activeDeadlineSeconds updates,
 //! delete collection, status patch and replace, QoS) and RuntimeClass
-//! admission, against the scheduler and a simulated node.
+//! admission, against the scheduler and a simulated node; and the API
+//! side of RuntimeClasses, Nodes and sysctls.
 
 use std::time::{Duration, Instant};
 
@@ -509,4 +510,171 @@ async fn sysctls_should_reject_invalid_sysctls() {
     );
     assert!(!s.message.contains("safe-and-unsafe"), "{}", s.message);
     assert!(!s.message.contains("kernel.shmmax"), "{}", s.message);
+}
+
+// [sig-node] RuntimeClass should support RuntimeClasses API operations:
+// discovery, then create, get, list, watch, update, patch, delete and
+// deletecollection.
+#[tokio::test]
+async fn runtimeclass_should_support_runtimeclasses_api_operations() {
+    let c = Cluster::up().await;
+    let client = c.client().await;
+    let groups = c.kubectl_ok(&["get", "--raw", "/apis"]);
+    assert!(groups.contains("\"node.k8s.io/v1\""), "{groups}");
+    let group = c.kubectl_ok(&["get", "--raw", "/apis/node.k8s.io"]);
+    assert!(group.contains("\"node.k8s.io/v1\""), "{group}");
+    let resources = c.kubectl_ok(&["get", "--raw", "/apis/node.k8s.io/v1"]);
+    assert!(
+        resources.contains("\"name\":\"runtimeclasses\""),
+        "{resources}"
+    );
+
+    let classes: Api<RuntimeClass> = Api::all(client);
+    let class = |name: &str| -> RuntimeClass {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"test": "api-operations"}},
+            "handler": "runc"
+        }))
+        .expect("runtimeclass")
+    };
+    let list = ListParams::default().labels("test=api-operations");
+    for name in ["rc-1", "rc-2", "rc-3"] {
+        classes
+            .create(&PostParams::default(), &class(name))
+            .await
+            .expect("create");
+    }
+    let got = classes.get("rc-1").await.expect("get");
+    assert_eq!(got.handler, "runc");
+    let listed = classes.list(&list).await.expect("list");
+    assert_eq!(listed.items.len(), 3);
+    let rv = listed.metadata.resource_version.clone().unwrap_or_default();
+    let mut events = classes
+        .watch(&WatchParams::default().labels("test=api-operations"), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let patch = json!({"metadata": {"annotations": {"patched": "true"}}});
+    let patched = classes
+        .patch("rc-1", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch");
+    assert_eq!(
+        patched
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("patched"),
+        Some(&"true".to_owned())
+    );
+    let mut fresh = classes.get("rc-1").await.expect("get");
+    fresh
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("updated".into(), "true".into());
+    let updated = classes
+        .replace("rc-1", &PostParams::default(), &fresh)
+        .await
+        .expect("update");
+    assert!(
+        updated
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("updated")
+    );
+    // The watch saw both modifications.
+    let mut modified = 0;
+    while modified < 2 {
+        match tokio::time::timeout(PATIENCE, events.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Modified(rc)))) => {
+                assert_eq!(rc.metadata.name.as_deref(), Some("rc-1"));
+                modified += 1;
+            }
+            Ok(Ok(Some(_))) => {}
+            other => panic!("watch: {other:?}"),
+        }
+    }
+    classes
+        .delete("rc-2", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(classes.get_opt("rc-2").await.expect("get").is_none());
+    classes
+        .delete_collection(&DeleteParams::default(), &list)
+        .await
+        .expect("deletecollection");
+    assert!(classes.list(&list).await.expect("list").items.is_empty());
+}
+
+// [sig-node] Node Lifecycle should run through the lifecycle of a node:
+// create and read, patch a label, list by label, update, delete.
+#[tokio::test]
+async fn node_lifecycle_should_run_through_the_lifecycle_of_a_node() {
+    let c = Cluster::up().await;
+    let nodes: Api<Node> = Api::all(c.client().await);
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": "e2e-fake-node"},
+        "status": {"phase": "Running"}
+    }))
+    .expect("node");
+    nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("create");
+    let got = nodes.get("e2e-fake-node").await.expect("get");
+    assert_eq!(got.metadata.name.as_deref(), Some("e2e-fake-node"));
+    let patch = json!({"metadata": {"labels": {"e2e-fake-node-patched": "true"}}});
+    let patched = nodes
+        .patch(
+            "e2e-fake-node",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("patch");
+    assert_eq!(
+        patched
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .get("e2e-fake-node-patched"),
+        Some(&"true".to_owned())
+    );
+    let listed = nodes
+        .list(&ListParams::default().labels("e2e-fake-node-patched=true"))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    let mut fresh = listed.items.into_iter().next().expect("node");
+    fresh
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert("e2e-fake-node-updated".into(), "true".into());
+    let updated = nodes
+        .replace("e2e-fake-node", &PostParams::default(), &fresh)
+        .await
+        .expect("update");
+    assert!(
+        updated
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("e2e-fake-node-updated")
+    );
+    nodes
+        .delete("e2e-fake-node", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_until("the node to be gone", || async {
+        nodes
+            .get_opt("e2e-fake-node")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }
