@@ -259,6 +259,23 @@ async fn kubelet_server_serves_logs_to_kubectl() {
     );
     assert_eq!(
         c.cluster
+            .kubectl_ok(&["logs", "counter", "-c", "numbers", "--limit-bytes=1"]),
+        "l"
+    );
+    let last = c.cluster.kubectl_ok(&[
+        "logs",
+        "counter",
+        "-c",
+        "numbers",
+        "--tail=1",
+        "--timestamps",
+    ]);
+    assert!(
+        last.ends_with("Z line 5\n") && last.lines().count() == 1,
+        "{last}"
+    );
+    assert_eq!(
+        c.cluster
             .kubectl_ok(&["logs", "counter", "-c", "numbers", "--since=1h"]),
         expected
     );
