@@ -130,6 +130,17 @@ impl CriCluster {
         }
     }
 
+    /// The node's allocatable `what` (cpu, memory...), as a quantity.
+    pub(crate) fn allocatable(&self, what: &str) -> String {
+        self.cluster.kubectl_ok(&[
+            "get",
+            "node",
+            &self.node,
+            "-o",
+            &format!("jsonpath={{.status.allocatable.{what}}}"),
+        ])
+    }
+
     pub(crate) async fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.cluster.client().await, "default")
     }
@@ -1331,6 +1342,46 @@ async fn cri_service_environment_variables() {
     }
 }
 
+/// Waits for the pod's containers but `running` to have exited; the pod.
+async fn wait_all_exited_but(pods: &Api<Pod>, name: &str, running: &str) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let p = pod_json(pods, name).await.unwrap_or_default();
+        let exited = p["status"]["containerStatuses"]
+            .as_array()
+            .is_some_and(|statuses| {
+                statuses
+                    .iter()
+                    .filter(|s| s["name"] != running)
+                    .all(|s| s["state"]["terminated"].is_object())
+            });
+        if exited {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: containers but {running} still running: {}",
+            p["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for a container's CRI log (its first run) to pass `check`.
+async fn wait_for_output(
+    pods: &Api<Pod>,
+    name: &str,
+    container: &str,
+    check: impl Fn(&str) -> bool,
+) {
+    wait_until(&format!("{name}/{container}'s output"), || async {
+        let p = pod_json(pods, name).await?;
+        let log = std::fs::read_to_string(log_dir(&p).join(container).join("0.log")).ok()?;
+        check(&log).then_some(())
+    })
+    .await
+}
+
 /// What a container printed, line by line, from its CRI log.
 fn stdout_lines(pod: &Value, container: &str) -> Vec<String> {
     read_log(pod, container, 0)
@@ -1543,15 +1594,7 @@ metadata: {name: creds}
 stringData: {password: s3cret}
 "#,
     );
-    let alloc = |what: &str| {
-        c.cluster.kubectl_ok(&[
-            "get",
-            "node",
-            &c.node,
-            "-o",
-            &format!("jsonpath={{.status.allocatable.{what}}}"),
-        ])
-    };
+    let alloc = |what: &str| c.allocatable(what);
     let (node_cpu, node_memory) = (alloc("cpu"), alloc("memory"));
     let pods = c.pods().await;
     let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
@@ -2164,15 +2207,7 @@ metadata: {name: sec}
 stringData: {data-1: secret-1}
 "#,
     );
-    let alloc = |what: &str| {
-        c.cluster.kubectl_ok(&[
-            "get",
-            "node",
-            &c.node,
-            "-o",
-            &format!("jsonpath={{.status.allocatable.{what}}}"),
-        ])
-    };
+    let alloc = |what: &str| c.allocatable(what);
     let node_cpu = rkube_scheduler::quantity::milli_value(&alloc("cpu")).expect("cpu");
     let node_memory = rkube_scheduler::quantity::value(&alloc("memory")).expect("memory");
     let pods = c.pods().await;
@@ -2276,27 +2311,7 @@ stringData: {data-1: secret-1}
     pods.create(&PostParams::default(), &p)
         .await
         .expect("create");
-    let deadline = Instant::now() + PATIENCE;
-    let done = loop {
-        let p = pod_json(&pods, "files").await.unwrap_or_default();
-        let finished = p["status"]["containerStatuses"]
-            .as_array()
-            .is_some_and(|statuses| {
-                statuses
-                    .iter()
-                    .filter(|s| s["name"] != "watcher")
-                    .all(|s| s["state"]["terminated"].is_object())
-            });
-        if finished {
-            break p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader and nonroot: {}",
-            p["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = wait_all_exited_but(&pods, "files", "watcher").await;
     let (rw, r) = ("-rw-r--r--", "-r--------");
     let expected_files = [
         ("/down/podname", rw, "files"),
@@ -2342,14 +2357,7 @@ stringData: {data-1: secret-1}
     let before = "key1=\"value1\" builder=\"bar\" key1=\"value1\" builder=\"bar\"";
     let after = "key3=\"value3\" builder=\"foo\" key3=\"value3\" builder=\"foo\"";
     let watched = |text: &'static str| {
-        let pods = pods.clone();
-        async move {
-            wait_until(&format!("the watcher to print {text}"), || async {
-                let p = pod_json(&pods, "files").await?;
-                read_log(&p, "watcher", 0).contains(text).then_some(())
-            })
-            .await
-        }
+        wait_for_output(&pods, "files", "watcher", move |log| log.contains(text))
     };
     watched(before).await;
     let patch = json!({"metadata": {"labels": {"key1": null, "key3": "value3"},
@@ -2798,26 +2806,7 @@ data: {data-1: doomed}
     pods.create(&PostParams::default(), &pod("mapped", spec))
         .await
         .expect("create");
-    let deadline = Instant::now() + PATIENCE;
-    let done = loop {
-        let p = pod_json(&pods, "mapped").await.unwrap_or_default();
-        let finished = p["status"]["containerStatuses"]
-            .as_array()
-            .is_some_and(|s| {
-                s.iter()
-                    .filter(|s| s["name"] != "watcher")
-                    .all(|s| s["state"]["terminated"].is_object())
-            });
-        if finished {
-            break p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader and nonroot: {}",
-            p["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = wait_all_exited_but(&pods, "mapped", "watcher").await;
     let (rw, r) = ("-rw-r--r--", "-r--------");
     let mut expected: Vec<String> = [
         ("/cm-map/path/to/data-2", rw, "value-2"),
@@ -2857,17 +2846,14 @@ data: {data-1: doomed}
     );
     // Optional sources: the deleted ConfigMap's file goes, the Secret
     // created later appears.
+    // The last line printed, as the sources are now.
     let watched = |text: &'static str| {
-        let pods = pods.clone();
-        async move {
-            wait_until(&format!("the watcher to print {text:?}"), || async {
-                let p = pod_json(&pods, "mapped").await?;
-                let log = read_log(&p, "watcher", 0);
-                let last = log.lines().last()?.split_once(" stdout F ")?.1.to_owned();
-                (last == text).then_some(())
-            })
-            .await
-        }
+        wait_for_output(&pods, "mapped", "watcher", move |log| {
+            log.lines()
+                .last()
+                .and_then(|l| l.split_once(" stdout F "))
+                .is_some_and(|(_, last)| last == text)
+        })
     };
     watched("cm:data-1:doomed secret::").await;
     c.cluster.kubectl_ok(&["delete", "configmap", "delete-me"]);

@@ -125,6 +125,37 @@ pub fn validate_update(
     invalid_if(r, new, errs)
 }
 
+/// `old` with only `field` of `parent` ("" for the top level), and the
+/// write's resourceVersion and managedFields, taken from `new`: for a
+/// subresource that may change nothing else.
+fn only_changing(old: &Value, new: &Value, parent: &str, field: &str) -> Value {
+    let mut merged = old.clone();
+    let from = match parent {
+        "" => new.get(field),
+        p => new.get(p).and_then(|v| v.get(field)),
+    };
+    let target = match parent {
+        "" => &mut merged,
+        p => &mut merged[p],
+    };
+    match from {
+        Some(v) => target[field] = v.clone(),
+        None => {
+            if let Some(o) = target.as_object_mut() {
+                o.remove(field);
+            }
+        }
+    }
+    let m = meta_mut(&mut merged);
+    for f in ["resourceVersion", "managedFields"] {
+        match new.pointer(&format!("/metadata/{f}")) {
+            Some(v) => m.insert(f.into(), v.clone()),
+            None => m.remove(f),
+        };
+    }
+    merged
+}
+
 /// The new object of an update: immutable metadata from the old one, and
 /// the spec/status split of resources with a status subresource.
 pub fn prepare_update(
@@ -148,45 +179,14 @@ pub fn prepare_update(
     if subresource == Some("ephemeralcontainers") {
         // Only the ephemeral containers change, as upstream's
         // EphemeralContainersStrategy.
-        let mut merged = old.clone();
-        match new.pointer("/spec/ephemeralContainers") {
-            Some(list) => merged["spec"]["ephemeralContainers"] = list.clone(),
-            None => {
-                if let Some(spec) = merged["spec"].as_object_mut() {
-                    spec.remove("ephemeralContainers");
-                }
-            }
-        }
-        let m = meta_mut(&mut merged);
-        for field in ["resourceVersion", "managedFields"] {
-            match new.pointer(&format!("/metadata/{field}")) {
-                Some(v) => m.insert(field.into(), v.clone()),
-                None => m.remove(field),
-            };
-        }
+        let mut merged = only_changing(old, &new, "spec", "ephemeralContainers");
         rkube_validation::default(&r.group, &r.plural, &mut merged);
         return merged;
     }
     if subresource == Some("status") && r.custom.is_some() {
         // A custom resource's status update changes only the status (and
         // the managed fields recorded for it), as upstream's statusStrategy.
-        let mut merged = old.clone();
-        match new.get("status") {
-            Some(s) => merged["status"] = s.clone(),
-            None => {
-                if let Some(o) = merged.as_object_mut() {
-                    o.remove("status");
-                }
-            }
-        }
-        let m = meta_mut(&mut merged);
-        for field in ["resourceVersion", "managedFields"] {
-            match new.pointer(&format!("/metadata/{field}")) {
-                Some(v) => m.insert(field.into(), v.clone()),
-                None => m.remove(field),
-            };
-        }
-        return merged;
+        return only_changing(old, &new, "", "status");
     }
     if subresource == Some("status") {
         // A status update keeps the old spec (every field but metadata and

@@ -402,12 +402,7 @@ pub fn stopped(pod: &Pod, why: Stop, last: Option<&StartedPod>, now: DateTime<Ut
     // What the runtime saw the containers exit with, by name.
     let exits: std::collections::HashMap<&str, &ContainerRecord> = last
         .into_iter()
-        .flat_map(|l| {
-            l.containers
-                .iter()
-                .chain(&l.init_containers)
-                .chain(&l.ephemeral_containers)
-        })
+        .flat_map(StartedPod::all)
         .filter(|r| matches!(r.state, ContainerState::Exited { .. }))
         .map(|r| (r.name.as_str(), r))
         .collect();

@@ -60,6 +60,16 @@ pub struct StartedPod {
     pub pod_ip: Option<String>,
 }
 
+impl StartedPod {
+    /// Every container: init, regular, then ephemeral.
+    pub fn all(&self) -> impl Iterator<Item = &ContainerRecord> {
+        self.init_containers
+            .iter()
+            .chain(&self.containers)
+            .chain(&self.ephemeral_containers)
+    }
+}
+
 #[async_trait]
 pub trait Runtime: Send + Sync {
     /// The runtime's name, the scheme of container IDs (`containerd`).

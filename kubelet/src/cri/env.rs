@@ -108,7 +108,8 @@ async fn node_allocatable(
         .collect())
 }
 
-/// The container a `resourceFieldRef` names (`containerName`, else `c`).
+/// The container a `resourceFieldRef`'s `containerName` names (init
+/// containers too); None without a name.
 pub(crate) fn ref_container<'a>(pod: &'a Pod, name: Option<&str>) -> Option<&'a Container> {
     let spec = pod.spec.as_ref()?;
     match name.filter(|n| !n.is_empty()) {

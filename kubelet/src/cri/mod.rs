@@ -206,6 +206,24 @@ pub struct CriRuntime {
 }
 
 /// The container's named ports, for probes and hooks that name one.
+/// Slots of the spec's init containers (sidecars marked) and containers,
+/// none run yet.
+fn new_slots(spec: &k8s_openapi::api::core::v1::PodSpec) -> (Vec<Slot>, Vec<Slot>) {
+    let has_init = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always"), has_init))
+        .collect();
+    let containers = spec
+        .containers
+        .iter()
+        .map(|c| Slot::new(c, false, has_init))
+        .collect();
+    (init, containers)
+}
+
 /// The pod's ephemeral containers as containers (the same fields, less
 /// the ones they may not set), in spec order.
 fn ephemeral_specs(pod: &Pod) -> Vec<Container> {
@@ -426,13 +444,7 @@ impl CriRuntime {
                 let paths = lock(&self.log_paths);
                 views
                     .values()
-                    .flat_map(|v| {
-                        let s = &v.status;
-                        s.init_containers
-                            .iter()
-                            .chain(&s.containers)
-                            .chain(&s.ephemeral_containers)
-                    })
+                    .flat_map(|v| v.status.all())
                     .filter(|r| matches!(r.state, ContainerState::Running { .. }))
                     .filter_map(|r| {
                         let id = r.container_id.rsplit("://").next()?.to_owned();
@@ -559,18 +571,7 @@ impl CriRuntime {
                 .map(|n| n.ip)
                 .filter(|ip| !ip.is_empty())
         };
-        let has_init = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
-        let mut init: Vec<Slot> = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always"), has_init))
-            .collect();
-        let mut containers: Vec<Slot> = spec
-            .containers
-            .iter()
-            .map(|c| Slot::new(c, false, has_init))
-            .collect();
+        let (mut init, mut containers) = new_slots(spec);
         let mut ephemeral: Vec<Slot> = ephemeral_specs(pod)
             .iter()
             .map(|c| Slot::new(c, false, false))
@@ -1345,7 +1346,7 @@ impl Runtime for CriRuntime {
             .and_then(|s| s.network)
             .map(|n| n.ip)
             .filter(|ip| !ip.is_empty());
-        let has_init = spec.init_containers.as_ref().is_some_and(|i| !i.is_empty());
+        let (init, containers) = new_slots(spec);
         let state = PodState {
             sandbox_id,
             sandbox_config: config,
@@ -1355,17 +1356,8 @@ impl Runtime for CriRuntime {
                 pod_ip
             },
             volumes: prepared,
-            init: spec
-                .init_containers
-                .iter()
-                .flatten()
-                .map(|c| Slot::new(c, c.restart_policy.as_deref() == Some("Always"), has_init))
-                .collect(),
-            containers: spec
-                .containers
-                .iter()
-                .map(|c| Slot::new(c, false, has_init))
-                .collect(),
+            init,
+            containers,
             ephemeral: Vec::new(),
             stopped: false,
             volumes_synced: std::time::Instant::now(),

@@ -345,13 +345,7 @@ impl Server {
                 &format!("pod {pod:?} does not exist"),
             );
         };
-        let record = view
-            .status
-            .init_containers
-            .iter()
-            .chain(&view.status.containers)
-            .chain(&view.status.ephemeral_containers)
-            .find(|c| c.name == container);
+        let record = view.status.all().find(|c| c.name == container);
         let Some(record) = record else {
             return text(
                 StatusCode::NOT_FOUND,

@@ -265,10 +265,7 @@ impl Server {
             .filter_map(|v| {
                 let containers: Vec<_> = v
                     .status
-                    .init_containers
-                    .iter()
-                    .chain(&v.status.containers)
-                    .chain(&v.status.ephemeral_containers)
+                    .all()
                     .filter(|c| matches!(c.state, crate::runtime::ContainerState::Running { .. }))
                     .map(|c| json!({"name": c.name, "image": c.image, "resources": {}}))
                     .collect();

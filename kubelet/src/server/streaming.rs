@@ -105,10 +105,7 @@ impl Server {
             return Err((StatusCode::NOT_FOUND, "pod not found".into()));
         }
         view.status
-            .init_containers
-            .iter()
-            .chain(&view.status.containers)
-            .chain(&view.status.ephemeral_containers)
+            .all()
             .find(|c| c.name == t.container)
             .filter(|c| matches!(c.state, ContainerState::Running { .. }))
             .and_then(|c| c.container_id.rsplit("://").next().map(str::to_owned))
